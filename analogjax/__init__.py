@@ -1,0 +1,31 @@
+"""analogjax: a differentiable JAX simulator of analogue in-memory computing hardware."""
+
+from . import presets as presets
+from ._converters import ADC as ADC, DAC as DAC
+from ._crossbar import Crossbar as Crossbar, ProgrammedCrossbar as ProgrammedCrossbar
+from ._devices import (
+    AbstractDevice as AbstractDevice,
+    FormedDevice as FormedDevice,
+    IdealDevice as IdealDevice,
+    ProgrammedCells as ProgrammedCells,
+    ResistiveDevice as ResistiveDevice,
+    round_ste as round_ste,
+)
+from ._mapping import (
+    AbstractMapping as AbstractMapping,
+    DifferentialMapping as DifferentialMapping,
+    OffsetMapping as OffsetMapping,
+)
+from ._noise import (
+    AbsoluteNoise as AbsoluteNoise,
+    AbstractNoise as AbstractNoise,
+    NoNoise as NoNoise,
+    PolynomialNoise as PolynomialNoise,
+    RelativeNoise as RelativeNoise,
+)
+from ._training import (
+    AnalogLinear as AnalogLinear,
+    inject_weight_noise as inject_weight_noise,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,249 @@
+"""Crossbar arrays: tiling, programming (chip instances) and the analogue MVM."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from . import _rng
+from ._converters import ADC, DAC
+from ._devices import AbstractDevice, IdealDevice, ProgrammedCells
+from ._mapping import AbstractMapping, DifferentialMapping
+from ._validation import check_finite_array, check_int
+
+
+def _safe_sqrt(x: Array) -> Array:
+    """sqrt with a zero (not NaN) gradient at 0."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+class Crossbar(eqx.Module):
+    """Physical crossbar arrays of one size with their periphery.
+
+    Inputs drive the word lines (rows) through the DAC; each bit line (column) sums the
+    currents ``I_o = Σ_i G_io V_i`` (Ohm's and Kirchhoff's laws, ideal wires) into a virtual
+    ground and through the ADC. A weight matrix larger than one array is tiled over
+    ``ceil(in / rows) × ceil(out / usable_cols)`` arrays; each tile's ADC output is scaled
+    back to weight units and the partial sums are added digitally.
+
+    With ``input_slice_bits = k``, the DAC code's magnitude is applied bit-serially in
+    slices of ``k`` bits (sign kept), each slice a separate read through the ADC, shifted
+    and added digitally.
+    """
+
+    device: AbstractDevice
+    """The cell model of every array."""
+    rows: int = eqx.field(default=256, static=True)
+    """Word lines per array (inputs per tile)."""
+    cols: int = eqx.field(default=256, static=True)
+    """Bit lines per array (including any reference column)."""
+    dac: DAC = eqx.field(default_factory=DAC)
+    adc: ADC = eqx.field(default_factory=ADC)
+    mapping: AbstractMapping = eqx.field(default_factory=DifferentialMapping)
+    input_slice_bits: int | None = eqx.field(default=None, static=True)
+    """Bits per input slice for bit-serial inputs, or None for one analogue read."""
+    drift_compensation: bool = eqx.field(default=False, static=True)
+    """Rescale each tile's digital output by ``Σ|G(t0)| / Σ|G(t)|`` (global drift
+    compensation, as in Joshi et al., Nat. Commun. 11, 2473 (2020); here computed from the
+    noise-free conductances, i.e. an ideal calibration read)."""
+
+    def __check_init__(self):
+        check_int("Crossbar.rows", self.rows, lower=1, upper=65536)
+        check_int("Crossbar.cols", self.cols, lower=1 + self.mapping.reference_columns,
+                  upper=65536)
+        if self.input_slice_bits is not None:
+            if self.dac.bits is None or self.dac.bits < 2:
+                raise ValueError("Crossbar.input_slice_bits needs a DAC with bits >= 2; "
+                                 f"got DAC.bits={self.dac.bits}")
+            check_int("Crossbar.input_slice_bits", self.input_slice_bits, lower=1,
+                      upper=self.dac.bits - 1)
+
+    @property
+    def usable_cols(self) -> int:
+        """Bit lines per array that hold weights."""
+        return self.cols - self.mapping.reference_columns
+
+    def tiles(self, out_features: int, in_features: int) -> tuple[int, int]:
+        """Number of row tiles (inputs) and column tiles (outputs) for a weight matrix."""
+        return math.ceil(in_features / self.rows), math.ceil(out_features / self.usable_cols)
+
+    def program(
+        self, weights: Float[ArrayLike, "out in"], *, key: PRNGKeyArray | None = None
+    ) -> ProgrammedCrossbar:
+        """Program ``weights`` (out × in) onto arrays; return the chip instance.
+
+        Everything fixed at programming time (variation, programming noise, faults, drift
+        exponents, ADC calibration) is sampled here from ``key``.
+        """
+        weights = jnp.asarray(weights)
+        if weights.ndim != 2 or 0 in weights.shape:
+            raise ValueError(f"weights must be a non-empty 2-D array (out, in); got shape "
+                             f"{weights.shape}")
+        if not jnp.issubdtype(weights.dtype, jnp.floating):
+            weights = weights.astype(float)
+        weights = check_finite_array("weights", weights)
+        if key is None and not isinstance(self.device, IdealDevice):
+            raise ValueError("key is required to program a non-ideal device (programming "
+                             "noise, variation, faults); pass key=jax.random.key(…)")
+        out_features, in_features = weights.shape
+        n_row, n_col = self.tiles(out_features, in_features)
+        padded = jnp.pad(weights.T, ((0, n_row * self.rows - in_features),
+                                     (0, n_col * self.usable_cols - out_features)))
+        w = padded.reshape(n_row, self.rows, n_col, self.usable_cols)
+        g_min = jnp.asarray(self.device.g_min, w.dtype)
+        g_max = jnp.asarray(self.device.g_max, w.dtype)
+        g_target, weight_per_siemens = self.mapping.targets(w, g_min, g_max)
+        cells = self.device.program(g_target, key=key)
+        if self.adc.full_scale is not None:
+            full_scale = jnp.full((n_row, n_col, 1), self.adc.full_scale, w.dtype)
+        else:
+            column_sum = jnp.sum(jnp.abs(self.mapping.effective(cells.g)), axis=1)
+            full_scale = self.adc.headroom * self.dac.v_read * jnp.max(
+                column_sum, axis=-1, keepdims=True)
+            full_scale = jnp.where(full_scale > 0, full_scale, jnp.ones_like(full_scale))
+        return ProgrammedCrossbar(
+            crossbar=self,
+            cells=cells,
+            weight_per_siemens=weight_per_siemens[:, 0],
+            adc_full_scale=full_scale,
+            out_features=out_features,
+            in_features=in_features,
+        )
+
+
+class ProgrammedCrossbar(eqx.Module):
+    """A chip instance: a weight matrix programmed onto crossbar tiles.
+
+    Call it on inputs ``x`` of shape ``(..., in)`` to compute ``W x`` in analogue. Exact
+    (in distribution) for Gaussian per-device read noise redrawn at every read: each
+    output's noise is ``N(0, Σ_i V_i² σ_io²)`` (one extra matmul with the variances, no
+    per-sample copy of G); bit lines and reads are independent, and a reference column's
+    noise is shared by its tile's outputs. Not modelled here: wire resistance (IR drop),
+    non-linear cell I–V, correlated (1/f, telegraph) noise between reads.
+    """
+
+    crossbar: Crossbar
+    cells: ProgrammedCells
+    """Conductances ``(P, R, rows, C, cols)`` [S] and drift exponents."""
+    weight_per_siemens: Float[Array, "R C k"]
+    """Weight units per siemens of effective conductance, per tile (k=1) or per column."""
+    adc_full_scale: Float[Array, "R C 1"]
+    """ADC full scale per tile [A]."""
+    out_features: int = eqx.field(static=True)
+    in_features: int = eqx.field(static=True)
+
+    def conductances(self, t: float | ArrayLike | None = None) -> Float[Array, "P R rows C cols"]:
+        """Cell conductances [S] at ``t`` seconds after programming (no read noise)."""
+        return self.crossbar.device.conductance(self.cells, t)
+
+    def weights(self, t: float | ArrayLike | None = None) -> Float[Array, "out in"]:
+        """Effective weights read back from the conductances at time ``t``."""
+        g = self.crossbar.mapping.effective(self.conductances(t))
+        w = g * self.weight_per_siemens[:, None]
+        n_row, rows, n_col, cols = w.shape
+        return w.reshape(n_row * rows, n_col * cols)[: self.in_features, : self.out_features].T
+
+    def _drift_compensation(self, g_t: Array) -> Float[Array, "R C 1"]:
+        mapping = self.crossbar.mapping
+        total_t0 = jnp.sum(jnp.abs(mapping.effective(self.cells.g)), axis=(1, 3))
+        total_t = jnp.sum(jnp.abs(mapping.effective(g_t)), axis=(1, 3))
+        return jnp.where(total_t > 0, total_t0 / jnp.where(total_t > 0, total_t, 1), 1)[..., None]
+
+    def _slices(self, xq: Array) -> tuple[Array, Array]:
+        """Split quantised normalised inputs into bit slices ``(B, S, in)`` and weights."""
+        xbar = self.crossbar
+        if xbar.input_slice_bits is None:
+            return xq[:, None, :], jnp.ones((1,), xq.dtype)
+        magnitude_bits = xbar.dac.bits - 1
+        k = xbar.input_slice_bits
+        n_slices = math.ceil(magnitude_bits / k)
+        base = 2**k
+        code = jax.lax.stop_gradient(jnp.round(xq * xbar.dac.levels))
+        place = base ** jnp.arange(n_slices)
+        digits = (jnp.abs(code)[:, None, :] // place[None, :, None]) % base
+        slices = jnp.sign(code)[:, None, :] * digits / (base - 1)
+        slice_weights = (place * (base - 1) / xbar.dac.levels).astype(xq.dtype)
+        straight_through = (xq - jax.lax.stop_gradient(xq))[:, None, :]
+        slices = slices + straight_through / (n_slices * slice_weights)[None, :, None]
+        return slices.astype(xq.dtype), slice_weights
+
+    def _read_noise(self, key, v: Array, g: Array) -> Array:
+        """Output noise [A] of one read, laid out ``(R, B, S, C, cols)``.
+
+        Exact for independent Gaussian cell noise: output ``o`` of each read has variance
+        ``Σ_i V_i² σ_io²`` (one matmul of ``V²`` with the cell variances; none when σ does not
+        depend on the conductance).
+        """
+        xbar = self.crossbar
+        n_row, batch, n_slices, rows = v.shape
+        _, _, _, n_col, cols_phys = g.shape
+        v2 = (v * v).reshape(n_row, batch * n_slices, rows)
+        if xbar.device.read_noise.conductance_independent:
+            std = xbar.device.read_noise_std(jnp.zeros((1,) * 5, v.dtype))
+            var_matrix = xbar.mapping.noise_variance_matrix(
+                jnp.broadcast_to(std**2, (g.shape[0], n_row, 1, n_col, cols_phys)))
+            variance = jnp.sum(v2, axis=-1, keepdims=True) * var_matrix.reshape(n_row, 1, -1)
+        else:
+            var_matrix = xbar.mapping.noise_variance_matrix(xbar.device.read_noise_std(g) ** 2)
+            variance = v2 @ var_matrix.reshape(n_row, rows, -1)
+        std = _safe_sqrt(variance).reshape(n_row, batch, n_slices, n_col, cols_phys)
+        # Counter of each draw = its index in the batch-first layout (B, S, R, C, cols), so a
+        # given input row sees the same noise whatever the batch size.
+        r, b, s_, c, o = (jax.lax.broadcasted_iota(jnp.uint32, std.shape, d) for d in range(5))
+        counter = (((b * n_slices + s_) * n_row + r) * n_col + c) * cols_phys + o
+        if batch * n_slices * n_row * n_col * cols_phys >= 2**32:
+            raise ValueError("too many outputs in one read (>= 2**32 random numbers)")
+        z = _rng.normal_from_counter(key, counter, v.dtype)
+        return xbar.mapping.combine_noise(std, z)
+
+    def __call__(
+        self,
+        x: Float[ArrayLike, "... in"],
+        *,
+        key: PRNGKeyArray | None = None,
+        t: float | ArrayLike | None = None,
+    ) -> Float[Array, "... out"]:
+        """Analogue MVM ``y ≈ W x`` of a batch of inputs, read ``t`` seconds after
+        programming (``None``: at the drift reference time). ``key`` draws the read noise."""
+        xbar = self.crossbar
+        x = jnp.asarray(x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have shape (..., {self.in_features}); got {x.shape}")
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(self.cells.g.dtype)
+        noisy = xbar.device.has_read_noise
+        if noisy and key is None:
+            raise ValueError("key is required: the device has read noise (drawn per read); "
+                             "pass key=jax.random.key(…)")
+        batch_shape = x.shape[:-1]
+        x = check_finite_array("x", x.reshape(-1, self.in_features))
+        dtype = jnp.result_type(x, self.cells.g)
+        x = x.astype(dtype)
+        batch = x.shape[0]
+        x_scale = xbar.dac.scale(x)
+        slices, slice_weights = self._slices(xbar.dac(x / x_scale))
+        n_slices = slices.shape[1]
+        n_row, rows, n_col, cols = self.cells.g.shape[1:]
+        slices = jnp.pad(slices, ((0, 0), (0, 0), (0, n_row * rows - self.in_features)))
+        v = xbar.dac.v_read * slices.reshape(batch, n_slices, n_row, rows).transpose(2, 0, 1, 3)
+
+        g = self.conductances(t)
+        g_eff = xbar.mapping.effective(g)
+        n_out = g_eff.shape[-1]
+        current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
+        current = current.reshape(n_row, batch, n_slices, n_col, n_out)
+        if noisy:
+            current = current + self._read_noise(key, v, g)
+        current = xbar.adc(current, self.adc_full_scale[:, None, None])
+        weight_per_siemens = self.weight_per_siemens
+        if xbar.drift_compensation and t is not None:
+            weight_per_siemens = weight_per_siemens * self._drift_compensation(g)
+        scale = slice_weights[None, None, :, None, None] * weight_per_siemens[:, None, None]
+        y = jnp.sum(current * scale, axis=(0, 2)).reshape(batch, -1)
+        y = y[:, : self.out_features] * (x_scale / xbar.dac.v_read)
+        return y.reshape(*batch_shape, self.out_features)

@@ -1,53 +1,257 @@
-"""The ``analogjax`` command line: each study writes a results folder and prints a table."""
+"""The ``analogjax`` command line: each study writes a results folder and prints a table.
+
+It sits on top of everything (core modules never import it).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 STUDIES = {
-    "mvm": "error statistics of a random layer programmed on each device preset, over chips "
-           "and drift times",
+    "variation": "(default) accuracy of a noise-aware digits MLP over many chips and drift "
+                 "times",
+    "mvm": "error of a random layer programmed on each device preset, over chips and times",
 }
+DRIFT_TIMES = [1.0, 3600.0, 86400.0, 3.1536e7]
+TIME_NAMES = {1.0: "1 s", 3600.0: "1 h", 86400.0: "1 day", 3.1536e7: "1 year"}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block)."""
+
+    def error(self, message):
+        study = self.prog.removeprefix("analogjax").strip()
+        raise CLIError(f"{study}: {message}" if study else message)
+
+
+def _positive_int(text) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
 
 
-def _times(text: str) -> list[float]:
+def _times(text) -> list[float]:
+    if isinstance(text, list):
+        items = text
+    else:
+        items = [t for t in str(text).split(",") if t.strip()]
     try:
-        times = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated seconds: {error}") from None
-    if not times or any(t < 0 for t in times):
-        raise argparse.ArgumentTypeError("expected one or more times >= 0 s, comma-separated")
+        times = [float(t) for t in items]
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected seconds, comma-separated; got {text!r}"
+                                         ) from None
+    if not times or any(not 0 <= t < 1e12 for t in times):
+        raise argparse.ArgumentTypeError("expected one or more times in [0, 1e12) s")
     return times
 
 
+def _fraction(text) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def _programmable_presets() -> list[str]:
+    import analogjax as aj
+
+    return [n for n, f in aj.presets.PRESETS.items() if not isinstance(f(), aj.FormedDevice)]
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="analogjax",
-        description="Studies of analogue in-memory computing hardware. Studies:\n"
-        + "\n".join(f"  {name:10s} {text}" for name, text in STUDIES.items()),
+        description="Studies of analogue in-memory computing hardware. Each writes a results "
+        "folder (JSON, arrays, PNG plots) and prints a summary table.\n\nstudies:\n"
+        + "\n".join(f"  {name:10s} {text}" for name, text in STUDIES.items())
+        + "\n\n'analogjax STUDY --help' lists a study's options; 'analogjax' alone runs the "
+        "default study.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="study", metavar="STUDY")
+    sub = parser.add_subparsers(dest="study", metavar="STUDY", parser_class=_Parser)
+    presets = _programmable_presets()
+
+    var = sub.add_parser("variation", help=STUDIES["variation"], description=(
+        "Train a 64-H-10 MLP on scikit-learn's digits with multiplicative weight noise, "
+        "program it onto N chips of a device preset and report the test accuracy over chips "
+        "at each drift time (mean, spread, quantiles, yield at --spec)."))
+    var.add_argument("--config", type=Path, help="TOML file with any of these options "
+                     "(underscores for dashes); command-line options win")
+    var.add_argument("--preset", choices=presets, default="pcm_like")
+    var.add_argument("--chips", type=_positive_int, default=1000)
+    var.add_argument("--chunk-size", type=_positive_int, default=250)
+    var.add_argument("--seed", type=int, default=0)
+    var.add_argument("--times", type=_times, default=DRIFT_TIMES,
+                     help="read times after programming [s], comma-separated "
+                          "(default: 1 s, 1 h, 1 day, 1 year)")
+    var.add_argument("--spec", type=_fraction, default=0.90,
+                     help="minimum test accuracy for a chip to pass (yield)")
+    var.add_argument("--hidden", type=_positive_int, default=64)
+    var.add_argument("--array", type=_positive_int, default=128, help="array rows = cols")
+    var.add_argument("--steps", type=_positive_int, default=1500, help="training steps")
+    var.add_argument("--weight-noise", type=_fraction, default=0.1,
+                     help="training weight-noise std (relative)")
+    var.add_argument("--no-drift-compensation", action="store_true")
+    var.add_argument("--no-progress", action="store_true")
+    var.add_argument("--out", type=Path, default=Path("results/variation"))
+
     mvm = sub.add_parser("mvm", help=STUDIES["mvm"])
+    mvm.add_argument("--config", type=Path, help="TOML file with any of these options")
     mvm.add_argument("--size", type=_positive_int, default=256, help="layer is size×size")
     mvm.add_argument("--batch", type=_positive_int, default=128, help="input vectors")
-    mvm.add_argument("--chips", type=_positive_int, default=32, help="chip instances")
-    mvm.add_argument("--times", type=_times, default=[1.0, 3600.0, 86400.0, 3.15e7],
-                     help="read times after programming [s], comma-separated")
+    mvm.add_argument("--chips", type=_positive_int, default=32)
+    mvm.add_argument("--chunk-size", type=_positive_int, default=32)
+    mvm.add_argument("--times", type=_times, default=DRIFT_TIMES)
     mvm.add_argument("--seed", type=int, default=0)
-    mvm.add_argument("--out", type=Path, default=Path("results/mvm"), help="results folder")
+    mvm.add_argument("--no-progress", action="store_true")
+    mvm.add_argument("--out", type=Path, default=Path("results/mvm"))
     return parser
+
+
+def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    if argv and not argv[0].startswith("-") and argv[0] not in STUDIES:
+        raise CLIError(f"unknown study {argv[0]!r}; studies: {', '.join(STUDIES)}")
+    if not argv or (argv[0] not in STUDIES and argv[0] not in ("-h", "--help")):
+        argv = ["variation", *argv]  # the default study
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None) is None:
+        return args
+    try:
+        config = tomllib.loads(args.config.read_text())
+    except FileNotFoundError:
+        raise CLIError(f"config file not found: {args.config}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise CLIError(f"cannot read config file {args.config}: {error}") from None
+    sub = next(a for a in parser._subparsers._group_actions[0].choices.items()
+               if a[0] == args.study)[1]
+    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config")}
+    defaults = {}
+    for name, value in config.items():
+        dest = name.replace("-", "_")
+        if dest not in actions:
+            raise CLIError(f"unknown option {name!r} in {args.config}; allowed: "
+                           f"{', '.join(sorted(actions))}")
+        action = actions[dest]
+        try:
+            if action.type is not None:
+                value = action.type(value)
+            if action.choices is not None and value not in action.choices:
+                raise argparse.ArgumentTypeError(f"must be one of {list(action.choices)}")
+        except argparse.ArgumentTypeError as error:
+            raise CLIError(f"option {name!r} in {args.config}: {error}") from None
+        defaults[dest] = value
+    sub.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _time_label(t: float) -> str:
+    return TIME_NAMES.get(float(t), f"{t:g} s")
+
+
+def run_variation(args) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    import analogjax as aj
+    from analogjax import models
+
+    start = time.perf_counter()
+    x_train, y_train, x_test, y_test = models.load_digits_split(seed=args.seed)
+    k_init, k_train, k_chips = jax.random.split(jax.random.key(args.seed), 3)
+    mlp = models.MLP((x_train.shape[1], args.hidden, 10), key=k_init)
+    mlp, losses = models.train_mlp(mlp, x_train, y_train, key=k_train, steps=args.steps,
+                                   weight_noise=args.weight_noise)
+    digital = float(models.accuracy(mlp(x_test), y_test))
+    train_s = time.perf_counter() - start
+    print(f"trained {x_train.shape[1]}-{args.hidden}-10 MLP on digits ({len(x_train)} train, "
+          f"{len(x_test)} test) in {train_s:.1f} s: final loss {float(losses[-1]):.3f}, "
+          f"digital test accuracy {digital:.4f}")
+
+    device = aj.presets.PRESETS[args.preset]()
+    xbar = aj.Crossbar(device, rows=args.array, cols=args.array, dac=aj.DAC(bits=8),
+                       adc=aj.ADC(bits=8), drift_compensation=not args.no_drift_compensation)
+    times = jnp.asarray(args.times)
+    x_test_j, y_test_j = jnp.asarray(x_test), jnp.asarray(y_test)
+
+    def per_chip(key):
+        k_program, k_read = jax.random.split(key)
+        chip = mlp.program(xbar, key=k_program)
+
+        def at(i):
+            logits = chip(x_test_j, key=jax.random.fold_in(k_read, i), t=times[i])
+            return models.accuracy(logits, y_test_j)
+
+        return {"accuracy": jax.vmap(at)(jnp.arange(len(args.times)))}
+
+    result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
+                                      chunk_size=args.chunk_size, progress=not args.no_progress,
+                                      description=f"{args.preset} chips")
+    spec = aj.variation.Spec("accuracy", lower=args.spec)
+    labels = [_time_label(t) for t in args.times]
+    extra = {"study": "variation", "preset": args.preset, "digital_accuracy": digital,
+             "times_s": list(args.times), "spec_min_accuracy": args.spec,
+             "drift_compensation": not args.no_drift_compensation, "array": args.array,
+             "hidden": args.hidden, "seed": args.seed, "training_s": train_s}
+    result.save(args.out, [spec], extra)
+    result.plot("accuracy", labels=labels, spec=spec, path=args.out / "accuracy_hist_cdf.png")
+    _plot_vs_time(result.values["accuracy"], args.times, digital, args.spec,
+                  args.out / "accuracy_vs_time.png", title=f"{args.preset}, {args.chips} chips")
+
+    stats = result.summary([spec])["accuracy"]
+    print(f"\ntest accuracy over {args.chips} chips of {args.preset} "
+          f"({args.array}x{args.array} arrays, 8-bit DAC/ADC, drift compensation "
+          f"{'off' if args.no_drift_compensation else 'on'}); digital {digital:.4f}")
+    print(f"{'time':>8s} {'mean':>8s} {'std':>8s} {'q05':>8s} {'median':>8s} "
+          f"{'yield@' + format(args.spec, '.2f'):>16s}")
+    for i, label in enumerate(labels):
+        q = stats["quantiles"]
+        print(f"{label:>8s} {_at(stats['mean'], i):8.4f} {_at(stats['std'], i):8.4f} "
+              f"{_at(q['q05'], i):8.4f} {_at(q['q50'], i):8.4f} "
+              f"{_at(stats['yield'], i):8.3f} ± {_at(stats['yield_sem'], i):.3f}")
+    print(f"{result.chips_per_second:.0f} chips/s ({result.wall_time_s:.1f} s for the chips); "
+          f"results in {args.out}/")
+    return {"digital_accuracy": digital, "summary": stats}
+
+
+def _at(value, i):
+    return value[i] if isinstance(value, list) else value
+
+
+def _plot_vs_time(accuracy, times, digital, spec, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    q = np.quantile(accuracy, [0.05, 0.5, 0.95], axis=0)
+    ax.fill_between(times, q[0], q[2], alpha=0.3, label="5–95 % of chips")
+    ax.plot(times, q[1], marker="o", label="median chip")
+    ax.axhline(digital, color="k", lw=1, label="digital")
+    ax.axhline(spec, color="r", ls="--", lw=1, label="spec")
+    ax.set(xscale="log", xlabel="time after programming [s]", ylabel="test accuracy",
+           title=title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def run_mvm(args) -> dict:
@@ -62,64 +266,57 @@ def run_mvm(args) -> dict:
     x = jax.random.normal(k_x, (args.batch, args.size))
     y_ideal = x @ w.T
     times = jnp.asarray(args.times)
-    results = {}
-    for name, preset in aj.presets.PRESETS.items():
-        device = preset()
-        if isinstance(device, aj.FormedDevice):
-            continue  # random-weight device: not programmable to target weights
-        xbar = aj.Crossbar(device, rows=128, cols=128, dac=aj.DAC(bits=8), adc=aj.ADC(bits=8))
+    rows = []
+    for name in _programmable_presets():
+        xbar = aj.Crossbar(aj.presets.PRESETS[name](), rows=128, cols=128,
+                           dac=aj.DAC(bits=8), adc=aj.ADC(bits=8))
 
-        @jax.jit
-        def errors(key, xbar=xbar):
+        def per_chip(key, xbar=xbar):
             k_program, k_read = jax.random.split(key)
             chip = xbar.program(w, key=k_program)
 
-            def at(t):
-                y = chip(x, key=jax.random.fold_in(k_read, t.astype(jnp.int32)), t=t)
+            def at(i):
+                y = chip(x, key=jax.random.fold_in(k_read, i), t=times[i])
                 return jnp.linalg.norm(y - y_ideal) / jnp.linalg.norm(y_ideal)
 
-            return jax.vmap(at)(times)
+            return {"relative_error": jax.vmap(at)(jnp.arange(len(args.times)))}
 
-        per_chip = np.asarray(jax.vmap(errors)(jax.random.split(k_chips, args.chips)))
-        results[name] = {
-            "relative_error_mean": per_chip.mean(0).tolist(),
-            "relative_error_std": per_chip.std(0, ddof=1).tolist() if args.chips > 1 else None,
-        }
-    return {"times_s": list(args.times), "size": args.size, "batch": args.batch,
-            "chips": args.chips, "seed": args.seed, "presets": results}
-
-
-def _print_mvm(summary: dict):
-    times = summary["times_s"]
-    header = f"{'preset':18s}" + "".join(f"{f't={t:g} s':>20s}" for t in times)
-    print(f"relative MVM error ||y - Wx|| / ||Wx|| over {summary['chips']} chips "
-          f"({summary['size']}x{summary['size']} layer, 128x128 arrays, 8-bit DAC/ADC)")
-    print(header)
-    for name, r in summary["presets"].items():
-        cells = []
-        for i in range(len(times)):
-            std = r["relative_error_std"][i] if r["relative_error_std"] else 0.0
-            cells.append(f"{r['relative_error_mean'][i]:.4f} ± {std:.4f}")
-        print(f"{name:18s}" + "".join(f"{c:>20s}" for c in cells))
+        result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
+                                          chunk_size=args.chunk_size,
+                                          progress=not args.no_progress, description=name)
+        result.save(args.out / name)
+        stats = result.summary()["relative_error"]
+        rows.append((name, stats))
+    print(f"relative MVM error ||y - Wx|| / ||Wx|| over {args.chips} chips "
+          f"({args.size}x{args.size} layer, 128x128 arrays, 8-bit DAC/ADC, no drift "
+          "compensation): mean ± std")
+    print(f"{'preset':18s}" + "".join(f"{_time_label(t):>20s}" for t in args.times))
+    for name, stats in rows:
+        print(f"{name:18s}" + "".join(
+            f"{_at(stats['mean'], i):.4f} ± {_at(stats['std'], i):.4f}".rjust(20)
+            for i in range(len(args.times))))
+    print(f"results in {args.out}/")
+    return dict(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    args = parser.parse_args(argv)
-    if args.study is None:
-        parser.print_help()
-        return 0
     try:
-        start = time.perf_counter()
-        summary = run_mvm(args)
-        summary["wall_time_s"] = time.perf_counter() - start
+        args = _apply_config(parser, argv)
+        run = {"variation": run_variation, "mvm": run_mvm}[args.study]
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-        _print_mvm(summary)
-        print(f"wrote {args.out / 'summary.json'} ({summary['wall_time_s']:.1f} s)")
-    except (ValueError, OSError) as error:
+        run(args)
+    except CLIError as error:
         print(f"analogjax: error: {error}", file=sys.stderr)
         return 2
+    except (ValueError, OSError) as error:
+        print(f"analogjax: error: {type(error).__name__}: {str(error).splitlines()[0]}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("analogjax: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

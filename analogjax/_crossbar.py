@@ -228,21 +228,28 @@ class ProgrammedCrossbar(eqx.Module):
         x_scale = xbar.dac.scale(x)
         slices, slice_weights = self._slices(xbar.dac(x / x_scale))
         n_slices = slices.shape[1]
-        n_row, rows, n_col, cols = self.cells.g.shape[1:]
+
+        g_all = self.conductances(t)
+        n_row, rows, n_col, _ = g_all.shape[1:]
+        # A layer smaller than one array leaves word lines at 0 V and bit lines unread: with
+        # ideal wires they change nothing, so they are not computed.
+        rows = self.in_features if n_row == 1 else rows
+        n_out = self.out_features if n_col == 1 else xbar.usable_cols
+        g = xbar.mapping.select_columns(g_all[:, :, :rows], n_out)
+        weight_per_siemens = self.weight_per_siemens
+        if weight_per_siemens.shape[-1] > 1:
+            weight_per_siemens = weight_per_siemens[..., :n_out]
         slices = jnp.pad(slices, ((0, 0), (0, 0), (0, n_row * rows - self.in_features)))
         v = xbar.dac.v_read * slices.reshape(batch, n_slices, n_row, rows).transpose(2, 0, 1, 3)
 
-        g = self.conductances(t)
         g_eff = xbar.mapping.effective(g)
-        n_out = g_eff.shape[-1]
         current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
         current = current.reshape(n_row, batch, n_slices, n_col, n_out)
         if noisy:
             current = current + self._read_noise(key, v, g)
         current = xbar.adc(current, self.adc_full_scale[:, None, None])
-        weight_per_siemens = self.weight_per_siemens
         if xbar.drift_compensation and t is not None:
-            weight_per_siemens = weight_per_siemens * self._drift_compensation(g)
+            weight_per_siemens = weight_per_siemens * self._drift_compensation(g_all)
         scale = slice_weights[None, None, :, None, None] * weight_per_siemens[:, None, None]
         y = jnp.sum(current * scale, axis=(0, 2)).reshape(batch, -1)
         y = y[:, : self.out_features] * (x_scale / xbar.dac.v_read)

@@ -30,6 +30,13 @@ class AbstractMapping(eqx.Module):
         w_max = jnp.max(jnp.abs(w), axis=axes, keepdims=True)
         return jnp.where(w_max > 0, w_max, jnp.ones_like(w_max))
 
+    def select_columns(self, g: Float[Array, "P R rows C cols_phys"], n: int) -> Array:
+        """The physical bit lines of the first ``n`` weight columns of each tile (with the
+        reference columns)."""
+        if self.reference_columns == 0:
+            return g[..., :n]
+        return jnp.concatenate([g[..., :n], g[..., -self.reference_columns:]], axis=-1)
+
     @abc.abstractmethod
     def targets(self, w, g_min, g_max) -> tuple[Array, Array]:
         """Target conductances ``(P, R, rows, C, cols_phys)`` [S] and the weight per siemens

@@ -2,8 +2,9 @@
 
 Two 32-bit words drawn from the JAX key (threefry) seed an integer hash of each element's
 counter: ``h = mix(mix(counter ^ s0) + s1)`` with ``mix`` the ``lowbias32`` finaliser
-(C. Wellons, "Hash Prospector", 2018). The top 24 bits give a uniform on (0, 1); normals
-come by the inverse CDF (``erfinv``), so tails are resolved to about 5.4 σ. On a CPU this is
+(C. Wellons, "Hash Prospector", 2018). The top 23 bits give a uniform strictly inside
+(0, 1) in float32 too (the largest value, 1 − 2⁻²⁴, is representable); normals come by the
+inverse CDF (``erfinv``), so tails are resolved to about 5.3 σ. On a CPU this is
 about 5× faster than ``jax.random.normal``. The value of an element depends only on the key
 and its counter, so it is the same under jit, vmap and for any batch size when the counter
 is the element's index with the batch axis first.
@@ -35,11 +36,15 @@ def flat_counter(shape: tuple[int, ...]) -> Array:
     return jax.lax.iota(jnp.uint32, size).reshape(shape)
 
 
+def uniform_from_bits(bits: Array, dtype=jnp.float32) -> Array:
+    """Random uint32 words → uniforms on the open interval (0, 1), never 0 or 1."""
+    return ((bits >> 9).astype(dtype) + 0.5) * (1.0 / 2**23)
+
+
 def uniform_from_counter(key: PRNGKeyArray, counter: Array, dtype=jnp.float32) -> Array:
     """Uniform numbers on the open interval (0, 1), one per counter value."""
     seed = jr.bits(key, (2,), jnp.uint32)
-    h = _mix32(_mix32(counter ^ seed[0]) + seed[1])
-    return ((h >> 8).astype(dtype) + 0.5) * (1.0 / 2**24)
+    return uniform_from_bits(_mix32(_mix32(counter ^ seed[0]) + seed[1]), dtype)
 
 
 def normal_from_counter(key: PRNGKeyArray, counter: Array, dtype=jnp.float32) -> Array:

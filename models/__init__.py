@@ -1,2 +1,10 @@
 """Networks and research recipes that run on analogjax hardware and solvers
 (installed as ``analogjax.models``)."""
+
+from ._classifier import (
+    MLP as MLP,
+    ProgrammedMLP as ProgrammedMLP,
+    accuracy as accuracy,
+    load_digits_split as load_digits_split,
+    train_mlp as train_mlp,
+)

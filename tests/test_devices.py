@@ -162,6 +162,16 @@ def test_formed_device():
     assert_mean_std(reset, device.g_reset_mean, device.g_reset_std)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_rng_extremes_are_finite(dtype):
+    with jax.enable_x64(dtype == "float64"):
+        bits = jnp.array([0, 1, 2**9, 2**31, 2**32 - 2**9 - 1, 2**32 - 1], jnp.uint32)
+        u = _rng.uniform_from_bits(bits, jnp.dtype(dtype))
+        assert np.all((np.asarray(u) > 0) & (np.asarray(u) < 1))
+        z = np.sqrt(2) * jax.scipy.special.erfinv(2 * u - 1)
+        assert np.all(np.isfinite(z)) and np.max(np.abs(z)) < 6
+
+
 def test_fast_rng_quality():
     z = np.asarray(jax.jit(lambda k: _rng.normal(k, (1000, 1000)))(jax.random.key(0)),
                    np.float64).ravel()

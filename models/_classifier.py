@@ -1,0 +1,125 @@
+"""A small MLP classifier trained with hardware-aware noise and deployed on crossbars."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+import analogjax as aj
+
+
+def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
+    """scikit-learn's 8×8 digits (1797 images, shipped with the package): pixels scaled to
+    [0, 1]; a stratified train/test split. Returns float32/int32 numpy arrays
+    ``x_train, y_train, x_test, y_test``."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    aj._validation.check_range("test_fraction", test_fraction, lower=0.0, upper=1.0,
+                               lower_open=True, upper_open=True)
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    y = data.target.astype(np.int32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y)
+    return x_train, y_train, x_test, y_test
+
+
+class MLP(eqx.Module):
+    """Fully connected ReLU network; weights ``(out, in)`` go to crossbars, biases stay
+    digital."""
+
+    weights: tuple[Float[Array, "out in"], ...]
+    biases: tuple[Float[Array, " out"], ...]
+
+    def __init__(self, sizes: tuple[int, ...], *, key: PRNGKeyArray):
+        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+            raise ValueError(f"sizes must list >= 2 positive layer widths; got {sizes}")
+        keys = jr.split(key, len(sizes) - 1)
+        self.weights = tuple(
+            jr.normal(k, (n_out, n_in)) * jnp.sqrt(2.0 / n_in)
+            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True))
+        self.biases = tuple(jnp.zeros(n_out) for n_out in sizes[1:])
+
+    def __call__(self, x: Float[Array, "... in"]) -> Float[Array, "... out"]:
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = x @ w.T + b
+            if i < len(self.weights) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+    def program(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray) -> ProgrammedMLP:
+        """Program every layer onto ``crossbar`` arrays: one chip instance."""
+        keys = jr.split(key, len(self.weights))
+        chips = tuple(crossbar.program(w, key=k) for w, k in zip(self.weights, keys, strict=True))
+        return ProgrammedMLP(chips=chips, biases=self.biases)
+
+
+class ProgrammedMLP(eqx.Module):
+    """An MLP whose layers are programmed crossbars (a chip instance)."""
+
+    chips: tuple[aj.ProgrammedCrossbar, ...]
+    biases: tuple[Float[Array, " out"], ...]
+
+    def __call__(self, x: Float[Array, "... in"], *, key: PRNGKeyArray,
+                 t: float | Array | None = None) -> Float[Array, "... out"]:
+        keys = jr.split(key, len(self.chips))
+        for i, (chip, b, k) in enumerate(zip(self.chips, self.biases, keys, strict=True)):
+            x = chip(x, key=k, t=t) + b
+            if i < len(self.chips) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+
+def accuracy(logits: Float[Array, "n classes"], labels: Int[Array, " n"]) -> Array:
+    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+
+
+def train_mlp(
+    model: MLP,
+    x: Float[Array, "n in"],
+    y: Int[Array, " n"],
+    *,
+    key: PRNGKeyArray,
+    steps: int = 1500,
+    batch_size: int = 128,
+    learning_rate: float = 3e-3,
+    weight_noise: float = 0.1,
+    noise_clip: float = 0.2,
+) -> tuple[MLP, Array]:
+    """Noise-aware training: Adam on cross-entropy, every weight and bias multiplied by
+    ``(1 + n)``, ``n ~ N(0, weight_noise²)`` clipped (see ``aj.inject_weight_noise``) at each
+    step. The whole loop is one ``lax.scan``. Returns the model and the loss per step."""
+    aj._validation.check_int("steps", steps, lower=1)
+    aj._validation.check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    optimiser = optax.adam(learning_rate)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def loss_fn(params, xb, yb, key):
+        m = eqx.combine(params, static)
+        if weight_noise > 0:
+            m = aj.inject_weight_noise(m, key=key, std=weight_noise, clip=noise_clip)
+        return optax.softmax_cross_entropy_with_integer_labels(m(xb), yb).mean()
+
+    def step(carry, key):
+        params, state = carry
+        k_batch, k_noise = jr.split(key)
+        idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
+        loss, grads = jax.value_and_grad(loss_fn)(params, x[idx], y[idx], k_noise)
+        updates, state = optimiser.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), loss
+
+    @jax.jit
+    def run(params, key):
+        (params, _), losses = jax.lax.scan(step, (params, optimiser.init(params)),
+                                           jr.split(key, steps))
+        return params, losses
+
+    params, losses = run(params, key)
+    return eqx.combine(params, static), losses

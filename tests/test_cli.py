@@ -1,0 +1,63 @@
+"""The command line: help, one-line errors, the default study on small sizes, TOML config."""
+
+import json
+
+import pytest
+
+from analogjax._cli import main
+
+
+def test_help_lists_the_studies(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "variation" in out and "mvm" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--chips", "0"], "--chips: must be a positive integer"),
+    (["variation", "--preset", "nope"], "invalid choice: 'nope'"),
+    (["variation", "--times", "1,-5"], "--times"),
+    (["variation", "--spec", "1.5"], "--spec: must be in [0, 1]"),
+    (["bogus"], "unknown study 'bogus'"),
+    (["variation", "--config", "/nonexistent/c.toml"], "config file not found"),
+])
+def test_bad_options_give_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_bad_config_files(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("chips = [unclosed")
+    assert main(["variation", "--config", str(bad)]) == 2
+    assert "cannot read config file" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("chipz = 3\n")
+    assert main(["variation", "--config", str(unknown)]) == 2
+    assert "unknown option 'chipz'" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("chips = -3\n")
+    assert main(["variation", "--config", str(wrong)]) == 2
+    assert "option 'chips'" in capsys.readouterr().err
+
+
+def test_default_study_small_from_a_config_file(tmp_path, capsys):
+    config = tmp_path / "study.toml"
+    config.write_text(f'preset = "rram_taox_40nm"\nchips = 12\nchunk_size = 8\nsteps = 200\n'
+                      f'times = [1.0, 86400.0]\nhidden = 16\nno_progress = true\n'
+                      f'out = "{tmp_path / "ignored"}"\n')
+    out = tmp_path / "run"
+    assert main(["--config", str(config), "--out", str(out)]) == 0  # the flag wins
+    printed = capsys.readouterr().out
+    assert "rram_taox_40nm" in printed and "1 day" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_chips"] == 12 and summary["preset"] == "rram_taox_40nm"
+    accuracy = summary["metrics"]["accuracy"]
+    assert len(accuracy["mean"]) == 2 and 0.5 < accuracy["mean"][0] <= 1.0
+    assert summary["digital_accuracy"] > 0.8
+    for name in ("values.npz", "accuracy_hist_cdf.png", "accuracy_vs_time.png"):
+        assert (out / name).stat().st_size > 0
+    assert not (tmp_path / "ignored").exists()

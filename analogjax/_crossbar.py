@@ -148,9 +148,9 @@ class ProgrammedCrossbar(eqx.Module):
         n_row, rows, n_col, cols = w.shape
         return w.reshape(n_row * rows, n_col * cols)[: self.in_features, : self.out_features].T
 
-    def _drift_compensation(self, g_t: Array) -> Float[Array, "R C 1"]:
+    def _drift_compensation(self, g_t0: Array, g_t: Array) -> Float[Array, "R C 1"]:
         mapping = self.crossbar.mapping
-        total_t0 = jnp.sum(jnp.abs(mapping.effective(self.cells.g)), axis=(1, 3))
+        total_t0 = jnp.sum(jnp.abs(mapping.effective(g_t0)), axis=(1, 3))
         total_t = jnp.sum(jnp.abs(mapping.effective(g_t)), axis=(1, 3))
         return jnp.where(total_t > 0, total_t0 / jnp.where(total_t > 0, total_t, 1), 1)[..., None]
 
@@ -229,13 +229,14 @@ class ProgrammedCrossbar(eqx.Module):
         slices, slice_weights = self._slices(xbar.dac(x / x_scale))
         n_slices = slices.shape[1]
 
-        g_all = self.conductances(t)
-        n_row, rows, n_col, _ = g_all.shape[1:]
+        n_row, rows, n_col, _ = self.cells.g.shape[1:]
         # A layer smaller than one array leaves word lines at 0 V and bit lines unread: with
-        # ideal wires they change nothing, so they are not computed.
+        # ideal wires they change nothing, so they are neither drifted nor computed.
         rows = self.in_features if n_row == 1 else rows
         n_out = self.out_features if n_col == 1 else xbar.usable_cols
-        g = xbar.mapping.select_columns(g_all[:, :, :rows], n_out)
+        cells = jax.tree_util.tree_map(
+            lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells)
+        g = xbar.device.conductance(cells, t)
         weight_per_siemens = self.weight_per_siemens
         if weight_per_siemens.shape[-1] > 1:
             weight_per_siemens = weight_per_siemens[..., :n_out]
@@ -249,7 +250,7 @@ class ProgrammedCrossbar(eqx.Module):
             current = current + self._read_noise(key, v, g)
         current = xbar.adc(current, self.adc_full_scale[:, None, None])
         if xbar.drift_compensation and t is not None:
-            weight_per_siemens = weight_per_siemens * self._drift_compensation(g_all)
+            weight_per_siemens = weight_per_siemens * self._drift_compensation(cells.g, g)
         scale = slice_weights[None, None, :, None, None] * weight_per_siemens[:, None, None]
         y = jnp.sum(current * scale, axis=(0, 2)).reshape(batch, -1)
         y = y[:, : self.out_features] * (x_scale / xbar.dac.v_read)

@@ -57,6 +57,9 @@ class MonteCarloResult:
     """Metric name → array ``(n_chips, ...)``."""
     n_chips: int
     wall_time_s: float = 0.0
+    """Time spent evaluating chips [s] (compilation excluded)."""
+    compile_time_s: float = 0.0
+    """Time spent tracing and compiling the chunk program [s]."""
 
     @property
     def chips_per_second(self) -> float:
@@ -102,6 +105,7 @@ class MonteCarloResult:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(folder / "values.npz", **self.values)
         summary = {"n_chips": self.n_chips, "wall_time_s": self.wall_time_s,
+                   "compile_time_s": self.compile_time_s,
                    "chips_per_second": self.chips_per_second,
                    "metrics": self.summary(specs), **(extra or {})}
         (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
@@ -191,6 +195,14 @@ def monte_carlo(
                                       out_specs=PartitionSpec("chips"), check_vma=False))
 
     key = jax.device_put(key, replicated) if jax.process_count() == 1 else key
+
+    def shard(start):
+        indices = np.arange(start, start + chunk, dtype=np.uint32)  # the last chunk is padded
+        return jax.make_array_from_callback((chunk,), sharding, lambda s: indices[s])
+
+    start_time = time.perf_counter()
+    compiled = run_chunk.lower(key, shard(0)).compile()
+    compile_time = time.perf_counter() - start_time
     outputs = []
     start_time = time.perf_counter()
     bar = None
@@ -200,10 +212,7 @@ def monte_carlo(
         bar = tqdm(total=n_chips, unit="chip", desc=description, leave=False)
     try:
         for start in range(0, n_chips, chunk):
-            indices = np.arange(start, start + chunk, dtype=np.uint32)  # last chunk padded
-            sharded = jax.make_array_from_callback((chunk,), sharding,
-                                                   lambda s, idx=indices: idx[s])
-            out = run_chunk(key, sharded)
+            out = compiled(key, shard(start))
             if jax.process_count() > 1:
                 from jax.experimental import multihost_utils
 
@@ -218,7 +227,8 @@ def monte_carlo(
             bar.close()
     values = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outputs)
     return MonteCarloResult(values=_as_dict(values), n_chips=n_chips,
-                            wall_time_s=time.perf_counter() - start_time)
+                            wall_time_s=time.perf_counter() - start_time,
+                            compile_time_s=compile_time)
 
 
 def sweep(

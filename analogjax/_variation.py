@@ -95,7 +95,7 @@ class MonteCarloResult:
                 stats["yield_sem"] = np.sqrt(p * (1 - p) / n)
                 stats["spec"] = {"lower": spec.lower, "upper": spec.upper}
             out[name] = jax.tree_util.tree_map(
-                lambda a: a.tolist() if isinstance(a, np.ndarray) else a, stats)
+                lambda a: np.asarray(a, np.float64).tolist(), stats)
         return out
 
     def save(self, folder: str | Path, specs: Sequence[Spec] = (), extra: dict | None = None

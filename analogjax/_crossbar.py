@@ -12,6 +12,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from . import _rng
 from ._converters import ADC, DAC
 from ._devices import AbstractDevice, IdealDevice, ProgrammedCells
+from ._ir_drop import Wires
 from ._mapping import AbstractMapping, DifferentialMapping
 from ._validation import check_finite_array, check_int
 
@@ -47,6 +48,10 @@ class Crossbar(eqx.Module):
     mapping: AbstractMapping = eqx.field(default_factory=DifferentialMapping)
     input_slice_bits: int | None = eqx.field(default=None, static=True)
     """Bits per input slice for bit-serial inputs, or None for one analogue read."""
+    wires: Wires | None = None
+    """Wire resistance (IR drop, exact nodal analysis of every array), or None for ideal
+    wires. With wires, read noise is added as computed for ideal wires, and the ADC range is
+    calibrated for ideal wires."""
     drift_compensation: bool = eqx.field(default=False, static=True)
     """Rescale each tile's digital output by ``Σ|G(t0)| / Σ|G(t)|`` (global drift
     compensation, as in Joshi et al., Nat. Commun. 11, 2473 (2020); here computed from the
@@ -172,6 +177,20 @@ class ProgrammedCrossbar(eqx.Module):
         slices = slices + straight_through / (n_slices * slice_weights)[None, :, None]
         return slices.astype(xq.dtype), slice_weights
 
+    def _ir_drop_currents(self, v: Array, g: Array) -> Array:
+        """Bit-line currents ``(R, B, S, C, cols)`` [A] with wire resistance: every physical
+        array of every tile solved by nodal analysis, then combined by the mapping."""
+        n_row, batch, n_slices, rows = v.shape
+        v = v.reshape(n_row, batch * n_slices, rows)
+        tiles = g.transpose(0, 1, 3, 2, 4)  # (P, R, C, rows, cols)
+        solve = self.crossbar.wires.solve
+        per_column_tile = jax.vmap(lambda g, v: solve(g, v).currents, in_axes=(0, None))
+        per_row_tile = jax.vmap(per_column_tile, in_axes=(0, 0))
+        per_array = jax.vmap(per_row_tile, in_axes=(0, None))
+        currents = per_array(tiles, v)  # (P, R, C, B·S, cols)
+        currents = currents.reshape(*currents.shape[:3], batch, n_slices, -1)
+        return self.crossbar.mapping.effective(currents.transpose(0, 1, 3, 4, 2, 5))
+
     def _read_noise(self, key, v: Array, g: Array) -> Array:
         """Output noise [A] of one read, laid out ``(R, B, S, C, cols)``.
 
@@ -230,10 +249,13 @@ class ProgrammedCrossbar(eqx.Module):
         n_slices = slices.shape[1]
 
         n_row, rows, n_col, _ = self.cells.g.shape[1:]
-        # A layer smaller than one array leaves word lines at 0 V and bit lines unread: with
-        # ideal wires they change nothing, so they are neither drifted nor computed.
-        rows = self.in_features if n_row == 1 else rows
-        n_out = self.out_features if n_col == 1 else xbar.usable_cols
+        if xbar.wires is None:
+            # A layer smaller than one array leaves word lines at 0 V and bit lines unread:
+            # with ideal wires they change nothing, so they are neither drifted nor computed.
+            rows = self.in_features if n_row == 1 else rows
+            n_out = self.out_features if n_col == 1 else xbar.usable_cols
+        else:
+            n_out = xbar.usable_cols
         cells = jax.tree_util.tree_map(
             lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells)
         g = xbar.device.conductance(cells, t)
@@ -243,9 +265,12 @@ class ProgrammedCrossbar(eqx.Module):
         slices = jnp.pad(slices, ((0, 0), (0, 0), (0, n_row * rows - self.in_features)))
         v = xbar.dac.v_read * slices.reshape(batch, n_slices, n_row, rows).transpose(2, 0, 1, 3)
 
-        g_eff = xbar.mapping.effective(g)
-        current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
-        current = current.reshape(n_row, batch, n_slices, n_col, n_out)
+        if xbar.wires is None:
+            g_eff = xbar.mapping.effective(g)
+            current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
+            current = current.reshape(n_row, batch, n_slices, n_col, n_out)
+        else:
+            current = self._ir_drop_currents(v, g)
         if noisy:
             current = current + self._read_noise(key, v, g)
         current = xbar.adc(current, self.adc_full_scale[:, None, None])

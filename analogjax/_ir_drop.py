@@ -1,0 +1,305 @@
+"""Exact, differentiable IR drop: nodal analysis of a crossbar with resistive wires.
+
+Convention (as in ``shared/ref/README.md``): cell (i, j) joins word-line node w(i, j) to
+bit-line node b(i, j). Word line i is driven at its left end: source ``v_word[i]`` →
+``r_driver + r_word`` → w(i, 0) → ``r_word`` → … → w(i, n−1) (right end open). Bit line j is
+open at row 0 and reaches the virtual ground of its sense amplifier at the bottom:
+b(0, j) → ``r_bit`` → … → b(m−1, j) → ``r_bit + r_sense`` → ground. The output current of
+column j is the current into that ground. Kirchhoff's current law at the 2·m·n nodes is a
+symmetric positive-definite system, solved matrix-free (O(m·n) memory) by conjugate
+gradients preconditioned with the exact inverse of the word-line and bit-line chains
+(tridiagonal), or by dense Cholesky for small arrays. Gradients with respect to
+conductances, resistances and voltages come by implicit differentiation (lineax).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import optimistix as optx
+from jaxtyping import Array, ArrayLike, Float
+
+from ._validation import check_range
+
+DIRECT_MAX_UNKNOWNS = 2048
+"""``method='auto'`` uses the dense direct solver up to this many unknowns (2·m·n)."""
+
+
+class SinhCell(eqx.Module):
+    """Non-linear cell I–V ``I = (g/α)·sinh(α·V)``: each cell's small-signal conductance is
+    its conductance ``g``, and the current grows faster than linearly with the voltage (the
+    usual fit of RRAM read I–V, e.g. Yu et al., IEEE TED 58, 1352 (2011))."""
+
+    alpha: float | Array
+    """Voltage scale of the non-linearity [1/V], > 0."""
+
+    def __check_init__(self):
+        check_range("SinhCell.alpha", self.alpha, lower=0.0, lower_open=True, unit="1/V")
+
+    def current(self, g: Array, v: Array) -> Array:
+        return g / self.alpha * jnp.sinh(self.alpha * v)
+
+
+class _PreconditionedCG(lx.CG):
+    """CG with a fixed preconditioner (for the Newton steps, which pass no options)."""
+
+    preconditioner: lx.AbstractLinearOperator | None = None
+
+    def compute(self, state, vector, options):
+        if self.preconditioner is not None:
+            options = {**options, "preconditioner": self.preconditioner}
+        return super().compute(state, vector, options)
+
+
+class Wires(eqx.Module):
+    """Wire resistance of every array of a crossbar (the ``Crossbar(wires=…)`` option)."""
+
+    r_word: float | Array = 1.0
+    """Word-line segment resistance between adjacent cells [Ω], > 0."""
+    r_bit: float | Array = 1.0
+    """Bit-line segment resistance between adjacent cells [Ω], > 0."""
+    r_driver: float | Array = 0.0
+    """Word-line driver output resistance [Ω], >= 0."""
+    r_sense: float | Array = 0.0
+    """Sense-amplifier (virtual ground) input resistance [Ω], >= 0."""
+    r_access: float | Array | None = None
+    """1T1R access-transistor on-resistance [Ω], or None for passive arrays."""
+    cell: SinhCell | None = None
+    """Non-linear cell I–V, or None for linear cells."""
+    method: Literal["auto", "direct", "cg"] = eqx.field(default="auto", static=True)
+
+    def __check_init__(self):
+        check_range("Wires.r_word", self.r_word, lower=0.0, lower_open=True, unit="ohm")
+        check_range("Wires.r_bit", self.r_bit, lower=0.0, lower_open=True, unit="ohm")
+        check_range("Wires.r_driver", self.r_driver, lower=0.0, unit="ohm")
+        check_range("Wires.r_sense", self.r_sense, lower=0.0, unit="ohm")
+        check_range("Wires.r_access", self.r_access, lower=0.0, unit="ohm")
+
+    def solve(self, g: Array, v_word: Array) -> IRDropSolution:
+        return solve(g, v_word, r_word=self.r_word, r_bit=self.r_bit, r_driver=self.r_driver,
+                     r_sense=self.r_sense, r_access=self.r_access, cell=self.cell,
+                     method=self.method)
+
+
+class IRDropSolution(eqx.Module):
+    """Solution of one crossbar read with wire resistance (leading batch axes of the input)."""
+
+    currents: Float[Array, "... n"]
+    """Output current of each bit line into its virtual ground [A]."""
+    v_word: Float[Array, "... m n"]
+    """Word-line node voltages [V]."""
+    v_bit: Float[Array, "... m n"]
+    """Bit-line node voltages [V]."""
+    cell_currents: Float[Array, "... m n"]
+    """Current through each cell, word line → bit line [A] (for IR-drop maps)."""
+
+
+class _Network(eqx.Module):
+    """The resistive network of one array: cell and wire conductances [S]."""
+
+    g_cell: Array  # (m, n)
+    g_word: Array  # scalar: word-line segment
+    g_bit: Array  # scalar: bit-line segment
+    g_driver: Array  # scalar: first word-line segment incl. the driver
+    g_sense: Array  # scalar: last bit-line segment incl. the sense amplifier
+
+    @property
+    def shape(self):
+        return self.g_cell.shape
+
+    def _word_links(self):
+        """Conductances to the left and right neighbours along each word line (m, n)."""
+        m, n = self.shape
+        left = jnp.concatenate([jnp.full((m, 1), self.g_driver), jnp.full((m, n - 1),
+                                                                        self.g_word)], axis=1)
+        right = jnp.concatenate([jnp.full((m, n - 1), self.g_word), jnp.zeros((m, 1))], axis=1)
+        return left.astype(self.g_cell.dtype), right.astype(self.g_cell.dtype)
+
+    def _bit_links(self):
+        """Conductances to the upper and lower neighbours along each bit line (m, n)."""
+        m, n = self.shape
+        up = jnp.concatenate([jnp.zeros((1, n)), jnp.full((m - 1, n), self.g_bit)], axis=0)
+        down = jnp.concatenate([jnp.full((m - 1, n), self.g_bit), jnp.full((1, n),
+                                                                          self.g_sense)], axis=0)
+        return up.astype(self.g_cell.dtype), down.astype(self.g_cell.dtype)
+
+    def wire_currents(self, vw: Array, vb: Array) -> tuple[Array, Array]:
+        """Net current leaving each node through the wires (sources at 0 V)."""
+        left, right = self._word_links()
+        up, down = self._bit_links()
+        pad_w = jnp.pad(vw, ((0, 0), (1, 1)))
+        out_w = left * (vw - pad_w[:, :-2]) + right * (vw - pad_w[:, 2:])
+        pad_b = jnp.pad(vb, ((1, 1), (0, 0)))
+        out_b = up * (vb - pad_b[:-2]) + down * (vb - pad_b[2:])
+        return out_w, out_b
+
+    def matvec(self, x: Array) -> Array:
+        m, n = self.shape
+        vw, vb = x[: m * n].reshape(m, n), x[m * n:].reshape(m, n)
+        out_w, out_b = self.wire_currents(vw, vb)
+        cell = self.g_cell * (vw - vb)
+        return jnp.concatenate([(out_w + cell).ravel(), (out_b - cell).ravel()])
+
+    def rhs(self, v_word: Array) -> Array:
+        m, n = self.shape
+        b_w = jnp.zeros((m, n), v_word.dtype).at[:, 0].set(self.g_driver * v_word)
+        return jnp.concatenate([b_w.ravel(), jnp.zeros(m * n, v_word.dtype)])
+
+    def chains_inverse(self, r: Array) -> Array:
+        """Exact solve with the word-line and bit-line chains (cells to a fixed node)."""
+        m, n = self.shape
+        left, right = self._word_links()
+        up, down = self._bit_links()
+        rw, rb = r[: m * n].reshape(m, n), r[m * n:].reshape(m, n)
+        zw = jax.lax.linalg.tridiagonal_solve(
+            -left * (jnp.arange(n) > 0), left + right + self.g_cell, -right, rw[..., None])[..., 0]
+        zb = jax.lax.linalg.tridiagonal_solve(
+            (-up).T, (up + down + self.g_cell).T, (-down * (jnp.arange(m) < m - 1)[:, None]).T,
+            rb.T[..., None])[..., 0].T
+        return jnp.concatenate([zw.ravel(), zb.ravel()])
+
+
+def _network(g, r_word, r_bit, r_driver, r_sense, r_access) -> _Network:
+    g = jnp.asarray(g)
+    if r_access is not None:
+        g = g / (1 + g * r_access)  # access transistor in series (1T1R), linear on-resistance
+    dtype = g.dtype
+    r_word, r_bit = jnp.asarray(r_word, dtype), jnp.asarray(r_bit, dtype)
+    return _Network(g_cell=g, g_word=1 / r_word, g_bit=1 / r_bit,
+                    g_driver=1 / (r_word + r_driver), g_sense=1 / (r_bit + r_sense))
+
+
+def _linear_solver(method, n_unknowns, rtol, max_steps):
+    if method == "auto":
+        method = "direct" if n_unknowns <= DIRECT_MAX_UNKNOWNS else "cg"
+    if method == "direct":
+        return "direct", lx.Cholesky()
+    # The right-hand side is normalised to max |b| = 1: atol = rtol bounds the residual
+    # currents by rtol · max |b| (CG cannot reach a pure rtol at the precision floor).
+    return "cg", lx.CG(rtol=rtol, atol=rtol, max_steps=max_steps)
+
+
+def solve(
+    g: Float[ArrayLike, "m n"],
+    v_word: Float[ArrayLike, "... m"],
+    *,
+    r_word: float | ArrayLike,
+    r_bit: float | ArrayLike,
+    r_driver: float | ArrayLike = 0.0,
+    r_sense: float | ArrayLike = 0.0,
+    r_access: float | ArrayLike | None = None,
+    cell: SinhCell | None = None,
+    method: Literal["auto", "direct", "cg"] = "auto",
+    rtol: float | None = None,
+    max_steps: int = 2000,
+) -> IRDropSolution:
+    """Node voltages and currents of a crossbar read with resistive wires.
+
+    Args:
+        g: cell conductances (m word lines × n bit lines) [S]; with ``cell`` given, their
+            small-signal conductances.
+        v_word: word-line source voltages [V], with any leading batch axes; the network is
+            shared by the batch.
+        r_word, r_bit: resistance of one word-line / bit-line segment between cells [Ω], > 0.
+        r_driver, r_sense: driver output and sense-amplifier input resistance [Ω], >= 0.
+        r_access: on-resistance of a 1T1R access transistor in series with each cell [Ω],
+            or None for a passive (1R) array.
+        cell: a non-linear cell I–V (``SinhCell``), solved by Newton's method
+            (optimistix) from the linear solution, with the linear solve (preconditioned by
+            the chains at the small-signal conductances) inside; None for ``I = g·V``.
+        method: ``"direct"`` (dense Cholesky, small arrays), ``"cg"`` (preconditioned
+            conjugate gradients, matrix-free) or ``"auto"`` (direct up to
+            ``DIRECT_MAX_UNKNOWNS`` unknowns).
+        rtol, max_steps: CG tolerance on the residual currents relative to the drive
+            currents (default 1e-10 in float64, 1e-6 in float32) and iteration cap; not
+            converging raises an error, never a silently wrong answer.
+    """
+    g = jnp.asarray(g)
+    if g.ndim != 2 or 0 in g.shape:
+        raise ValueError(f"g must be a non-empty 2-D array (m, n); got shape {g.shape}")
+    if not jnp.issubdtype(g.dtype, jnp.floating):
+        g = g.astype(float)
+    v_word = jnp.asarray(v_word, g.dtype)
+    m, n = g.shape
+    if v_word.ndim == 0 or v_word.shape[-1] != m:
+        raise ValueError(f"v_word must have shape (..., {m}); got {v_word.shape}")
+    check_range("g", g, lower=0.0, unit="S")
+    check_range("r_word", r_word, lower=0.0, lower_open=True, unit="ohm")
+    check_range("r_bit", r_bit, lower=0.0, lower_open=True, unit="ohm")
+    check_range("r_driver", r_driver, lower=0.0, unit="ohm")
+    check_range("r_sense", r_sense, lower=0.0, unit="ohm")
+    check_range("r_access", r_access, lower=0.0, unit="ohm")
+    if method not in ("auto", "direct", "cg"):
+        raise ValueError(f"method must be 'auto', 'direct' or 'cg'; got {method!r}")
+    if cell is not None and r_access is not None:
+        raise ValueError("a non-linear cell with an access transistor is not supported: pass "
+                         "cell or r_access, not both")
+    if rtol is None:
+        rtol = 1e-10 if g.dtype == jnp.float64 else 1e-6
+    network = _network(g, r_word, r_bit, r_driver, r_sense, r_access)
+    structure = jax.ShapeDtypeStruct((2 * m * n,), g.dtype)
+    psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
+    operator = lx.FunctionLinearOperator(network.matvec, structure, tags=psd)
+    kind, solver = _linear_solver(method, 2 * m * n, rtol, max_steps)
+    # The preconditioner changes how fast CG converges, not the solution: no gradient.
+    preconditioner = lx.FunctionLinearOperator(jax.lax.stop_gradient(network).chains_inverse,
+                                               structure, tags=psd)
+    if kind == "direct":
+        operator = lx.materialise(operator)
+        options = {}
+    else:
+        options = {"preconditioner": preconditioner}
+
+    def linear(v):
+        b = network.rhs(v)
+        scale = jnp.max(jnp.abs(b))
+        scale = jnp.where(scale > 0, scale, 1.0)
+        return scale * lx.linear_solve(operator, b / scale, solver, options=options).value
+
+    batch_shape = v_word.shape[:-1]
+    flat_v = v_word.reshape(-1, m)
+    x = jax.vmap(linear)(flat_v)
+    if cell is not None:
+        x = jax.vmap(lambda v, x0: _newton(network, cell, v, x0, kind, preconditioner, rtol,
+                                           max_steps))(flat_v, x)
+    vw, vb = x[:, : m * n].reshape(-1, m, n), x[:, m * n:].reshape(-1, m, n)
+    currents = network.g_sense * vb[:, -1, :]
+    if cell is None:
+        cell_currents = network.g_cell * (vw - vb)
+    else:
+        cell_currents = cell.current(network.g_cell, vw - vb)
+    return IRDropSolution(
+        currents=currents.reshape(*batch_shape, n),
+        v_word=vw.reshape(*batch_shape, m, n),
+        v_bit=vb.reshape(*batch_shape, m, n),
+        cell_currents=cell_currents.reshape(*batch_shape, m, n),
+    )
+
+
+def _newton(network: _Network, cell: SinhCell, v: Array, x0: Array, kind: str,
+            preconditioner: lx.AbstractLinearOperator, rtol: float, max_steps: int) -> Array:
+    """Kirchhoff's current law with non-linear cells, by Newton's method (optimistix)."""
+    m, n = network.shape
+    b = network.rhs(v)
+
+    def residual(x, _):
+        vw, vb = x[: m * n].reshape(m, n), x[m * n:].reshape(m, n)
+        out_w, out_b = network.wire_currents(vw, vb)
+        i_cell = cell.current(network.g_cell, vw - vb)
+        return jnp.concatenate([(out_w + i_cell).ravel(), (out_b - i_cell).ravel()]) - b
+
+    scale = jnp.max(jnp.abs(b))
+    if kind == "direct":
+        linear_solver = lx.AutoLinearSolver(well_posed=True)
+    else:  # inexact Newton: each step's residual currents to 1e-3 of the drive currents
+        linear_solver = _PreconditionedCG(rtol=1e-3, atol=1e-3 * rtol * scale,
+                                          max_steps=max_steps, preconditioner=preconditioner)
+    # Newton stops on the node voltages: |Δx| <= atol + rtol·|x| (volts)
+    newton = optx.Newton(rtol=rtol, atol=rtol * jnp.max(jnp.abs(v)), linear_solver=linear_solver)
+    tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})
+    return optx.root_find(residual, newton, x0, max_steps=100, tags=tags,
+                          adjoint=optx.ImplicitAdjoint(linear_solver=linear_solver)).value

@@ -8,7 +8,8 @@ b(0, j) → ``r_bit`` → … → b(m−1, j) → ``r_bit + r_sense`` → ground
 column j is the current into that ground. Kirchhoff's current law at the 2·m·n nodes is a
 symmetric positive-definite system, solved matrix-free (O(m·n) memory) by conjugate
 gradients preconditioned with the exact inverse of the word-line and bit-line chains
-(tridiagonal), or by dense Cholesky for small arrays. Gradients with respect to
+(tridiagonal, factored once per solve and applied by substitution), or by dense Cholesky for
+small arrays. Gradients with respect to
 conductances, resistances and voltages come by implicit differentiation (lineax).
 """
 
@@ -144,23 +145,80 @@ class _Network(eqx.Module):
         cell = self.g_cell * (vw - vb)
         return jnp.concatenate([(out_w + cell).ravel(), (out_b - cell).ravel()])
 
+    def batched_matvec(self, x: Array) -> Array:
+        return jax.vmap(self.matvec)(x)
+
     def rhs(self, v_word: Array) -> Array:
         m, n = self.shape
         b_w = jnp.zeros((m, n), v_word.dtype).at[:, 0].set(self.g_driver * v_word)
         return jnp.concatenate([b_w.ravel(), jnp.zeros(m * n, v_word.dtype)])
 
-    def chains_inverse(self, r: Array) -> Array:
-        """Exact solve with the word-line and bit-line chains (cells to a fixed node)."""
+    def chain_factors(self) -> _ChainFactors:
+        """LU factors of the word-line and bit-line chains (cells to a fixed node)."""
         m, n = self.shape
         left, right = self._word_links()
         up, down = self._bit_links()
-        rw, rb = r[: m * n].reshape(m, n), r[m * n:].reshape(m, n)
-        zw = jax.lax.linalg.tridiagonal_solve(
-            -left * (jnp.arange(n) > 0), left + right + self.g_cell, -right, rw[..., None])[..., 0]
-        zb = jax.lax.linalg.tridiagonal_solve(
-            (-up).T, (up + down + self.g_cell).T, (-down * (jnp.arange(m) < m - 1)[:, None]).T,
-            rb.T[..., None])[..., 0].T
-        return jnp.concatenate([zw.ravel(), zb.ravel()])
+        # chains along axis 0: word lines transposed to (n, m), bit lines as they are (m, n)
+        word = _factor(-left.T * (jnp.arange(n) > 0)[:, None], (left + right + self.g_cell).T,
+                       -right.T)
+        bit = _factor(-up, up + down + self.g_cell, -down * (jnp.arange(m) < m - 1)[:, None])
+        return _ChainFactors(word=word, bit=bit)
+
+
+class _Tridiagonal(eqx.Module):
+    """LU factors of tridiagonal systems along axis 0 (Thomas algorithm)."""
+
+    sub: Array  # sub-diagonal a_k (a_0 unused)
+    inverse_pivot: Array  # 1 / (d_k − a_k c'_{k−1})
+    upper: Array  # c'_k = c_k / (d_k − a_k c'_{k−1})
+
+    def solve(self, r: Array) -> Array:
+        def forward(y_prev, inputs):
+            a, inverse_pivot, r_k = inputs
+            y = (r_k - a * y_prev) * inverse_pivot
+            return y, y
+
+        def backward(x_next, inputs):
+            c, y = inputs
+            x = y - c * x_next
+            return x, x
+
+        # r: (chain length, chains, *batch); the factors broadcast over the batch axes
+        extra = (slice(None), slice(None)) + (None,) * (r.ndim - 2)
+        zero = jnp.zeros_like(r[0])
+        _, y = jax.lax.scan(forward, zero, (self.sub[extra], self.inverse_pivot[extra], r))
+        _, x = jax.lax.scan(backward, zero, (self.upper[extra], y), reverse=True)
+        return x
+
+
+def _factor(sub: Array, diag: Array, sup: Array) -> _Tridiagonal:
+    def step(c_prev, inputs):
+        a, d, c = inputs
+        pivot = d - a * c_prev
+        c_k = c / pivot
+        return c_k, (pivot, c_k)
+
+    _, (pivot, upper) = jax.lax.scan(step, jnp.zeros_like(diag[0]), (sub, diag, sup))
+    return _Tridiagonal(sub=sub, inverse_pivot=1 / pivot, upper=upper)
+
+
+class _ChainFactors(eqx.Module):
+    """Exact inverse of the word-line and bit-line chains: the CG preconditioner."""
+
+    word: _Tridiagonal
+    bit: _Tridiagonal
+
+    def __call__(self, r: Array) -> Array:
+        """``r``: (batch, 2·m·n), one right-hand side per row. Computed in the factors' dtype
+        (float32 for float64 systems: the preconditioner steers CG, it sets no accuracy)."""
+        n, m = self.word.inverse_pivot.shape
+        batch, dtype = r.shape[0], r.dtype
+        r = r.astype(self.word.inverse_pivot.dtype)
+        rw = r[:, : m * n].reshape(batch, m, n).transpose(2, 1, 0)  # (n, m, batch)
+        rb = r[:, m * n:].reshape(batch, m, n).transpose(1, 2, 0)  # (m, n, batch)
+        zw = self.word.solve(rw).transpose(2, 1, 0).reshape(batch, -1)
+        zb = self.bit.solve(rb).transpose(2, 0, 1).reshape(batch, -1)
+        return jnp.concatenate([zw, zb], axis=1).astype(dtype)
 
 
 def _network(g, r_word, r_bit, r_driver, r_sense, r_access) -> _Network:
@@ -178,8 +236,8 @@ def _linear_solver(method, n_unknowns, rtol, max_steps):
         method = "direct" if n_unknowns <= DIRECT_MAX_UNKNOWNS else "cg"
     if method == "direct":
         return "direct", lx.Cholesky()
-    # The right-hand side is normalised to max |b| = 1: atol = rtol bounds the residual
-    # currents by rtol · max |b| (CG cannot reach a pure rtol at the precision floor).
+    # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a fully
+    # driven cell's current (CG cannot reach a pure rtol at the precision floor).
     return "cg", lx.CG(rtol=rtol, atol=rtol, max_steps=max_steps)
 
 
@@ -214,9 +272,10 @@ def solve(
         method: ``"direct"`` (dense Cholesky, small arrays), ``"cg"`` (preconditioned
             conjugate gradients, matrix-free) or ``"auto"`` (direct up to
             ``DIRECT_MAX_UNKNOWNS`` unknowns).
-        rtol, max_steps: CG tolerance on the residual currents relative to the drive
-            currents (default 1e-10 in float64, 1e-6 in float32) and iteration cap; not
-            converging raises an error, never a silently wrong answer.
+        rtol, max_steps: CG tolerance (default 1e-10 in float64, 1e-6 in float32): node
+            voltages to ``rtol`` relative (or ``rtol·max|v|``) and residual currents below
+            ``rtol·max|v|·max g``; and the iteration cap. Not converging raises an error,
+            never a silently wrong answer.
     """
     g = jnp.asarray(g)
     if g.ndim != 2 or 0 in g.shape:
@@ -241,28 +300,34 @@ def solve(
     if rtol is None:
         rtol = 1e-10 if g.dtype == jnp.float64 else 1e-6
     network = _network(g, r_word, r_bit, r_driver, r_sense, r_access)
-    structure = jax.ShapeDtypeStruct((2 * m * n,), g.dtype)
     psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
-    operator = lx.FunctionLinearOperator(network.matvec, structure, tags=psd)
     kind, solver = _linear_solver(method, 2 * m * n, rtol, max_steps)
-    # The preconditioner changes how fast CG converges, not the solution: no gradient.
-    preconditioner = lx.FunctionLinearOperator(jax.lax.stop_gradient(network).chains_inverse,
-                                               structure, tags=psd)
-    if kind == "direct":
-        operator = lx.materialise(operator)
-        options = {}
-    else:
-        options = {"preconditioner": preconditioner}
-
-    def linear(v):
-        b = network.rhs(v)
-        scale = jnp.max(jnp.abs(b))
-        scale = jnp.where(scale > 0, scale, 1.0)
-        return scale * lx.linear_solve(operator, b / scale, solver, options=options).value
-
     batch_shape = v_word.shape[:-1]
     flat_v = v_word.reshape(-1, m)
-    x = jax.vmap(linear)(flat_v)
+    # Dimensionless system: voltages in units of max|v|, currents in units of max|v|·max g
+    # (one fully driven cell), so CG's tolerances mean the same for any wire resistance.
+    g_unit = jax.lax.stop_gradient(jnp.maximum(jnp.max(network.g_cell), 1e-30))
+    v_unit = jnp.max(jnp.abs(flat_v), axis=1, keepdims=True)
+    v_unit = jax.lax.stop_gradient(jnp.where(v_unit > 0, v_unit, 1.0))
+    b = jax.vmap(network.rhs)(flat_v) / (v_unit * g_unit)
+    # The preconditioner changes how fast CG converges, not the solution: no gradient, and
+    # float32 is enough.
+    factors = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32),
+                                     jax.lax.stop_gradient(network.chain_factors()))
+    single = jax.ShapeDtypeStruct((2 * m * n,), g.dtype)
+    preconditioner = lx.FunctionLinearOperator(lambda r: factors(r[None])[0], single, tags=psd)
+    if kind == "direct":
+        operator = lx.materialise(lx.FunctionLinearOperator(network.matvec, single, tags=psd))
+        y = jax.vmap(lambda b: lx.linear_solve(operator, b * g_unit, solver).value)(b)
+    else:
+        # All right-hand sides at once: CG on the block-diagonal system diag(A, …, A), whose
+        # spectrum is that of A, so every input shares the matvecs and the factorisation.
+        structure = jax.ShapeDtypeStruct(b.shape, g.dtype)
+        operator = lx.FunctionLinearOperator(lambda x: network.batched_matvec(x) / g_unit,
+                                             structure, tags=psd)
+        inverse = lx.FunctionLinearOperator(lambda r: factors(r) * g_unit, structure, tags=psd)
+        y = lx.linear_solve(operator, b, solver, options={"preconditioner": inverse}).value
+    x = y * v_unit
     if cell is not None:
         x = jax.vmap(lambda v, x0: _newton(network, cell, v, x0, kind, preconditioner, rtol,
                                            max_steps))(flat_v, x)

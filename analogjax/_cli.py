@@ -165,7 +165,6 @@ def _time_label(t: float) -> str:
 
 def run_variation(args) -> dict:
     import jax
-    import jax.numpy as jnp
 
     import analogjax as aj
     from analogjax import models
@@ -185,19 +184,7 @@ def run_variation(args) -> dict:
     device = aj.presets.PRESETS[args.preset]()
     xbar = aj.Crossbar(device, rows=args.array, cols=args.array, dac=aj.DAC(bits=8),
                        adc=aj.ADC(bits=8), drift_compensation=not args.no_drift_compensation)
-    times = jnp.asarray(args.times)
-    x_test_j, y_test_j = jnp.asarray(x_test), jnp.asarray(y_test)
-
-    def per_chip(key):
-        k_program, k_read = jax.random.split(key)
-        chip = mlp.program(xbar, key=k_program)
-
-        def at(i):
-            logits = chip(x_test_j, key=jax.random.fold_in(k_read, i), t=times[i])
-            return models.accuracy(logits, y_test_j)
-
-        return {"accuracy": jax.vmap(at)(jnp.arange(len(args.times)))}
-
+    per_chip = models.accuracy_over_time(mlp, xbar, x_test, y_test, args.times)
     result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
                                       chunk_size=args.chunk_size, progress=not args.no_progress,
                                       description=f"{args.preset} chips")

@@ -44,20 +44,7 @@ def digits_workload():
                               y_train, key=jax.random.key(1), steps=300)
     xbar = aj.Crossbar(aj.presets.pcm_like(), rows=128, cols=128, dac=aj.DAC(bits=8),
                        adc=aj.ADC(bits=8), drift_compensation=True)
-    times = jnp.array([1.0, 3600.0, 86400.0, 3.1536e7])
-    x_test, y_test = jnp.asarray(x_test), jnp.asarray(y_test)
-
-    def fn(key):
-        k_program, k_read = jax.random.split(key)
-        chip = mlp.program(xbar, key=k_program)
-
-        def at(i):
-            logits = chip(x_test, key=jax.random.fold_in(k_read, i), t=times[i])
-            return models.accuracy(logits, y_test)
-
-        return {"accuracy": jax.vmap(at)(jnp.arange(4))}
-
-    return fn
+    return models.accuracy_over_time(mlp, xbar, x_test, y_test, [1.0, 3600.0, 86400.0, 3.1536e7])
 
 
 def python_loop(fn, key, n_chips):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 import analogjax as aj
 
@@ -78,6 +80,25 @@ class ProgrammedMLP(eqx.Module):
 
 def accuracy(logits: Float[Array, "n classes"], labels: Int[Array, " n"]) -> Array:
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+
+
+def accuracy_over_time(model: MLP, crossbar: aj.Crossbar, x: Float[ArrayLike, "n in"],
+                       y: Int[ArrayLike, " n"], times: Sequence[float]):
+    """The per-chip function of a variation study: program ``model`` onto one chip (from the
+    chip's key) and return its accuracy on ``(x, y)`` read at each time [s] after
+    programming, each read with its own read noise: ``{"accuracy": (len(times),)}``."""
+    x, y, times = jnp.asarray(x), jnp.asarray(y), jnp.asarray(times, float)
+
+    def per_chip(key: PRNGKeyArray) -> dict[str, Array]:
+        k_program, k_read = jr.split(key)
+        chip = model.program(crossbar, key=k_program)
+
+        def at(i):
+            return accuracy(chip(x, key=jr.fold_in(k_read, i), t=times[i]), y)
+
+        return {"accuracy": jax.vmap(at)(jnp.arange(times.shape[0]))}
+
+    return per_chip
 
 
 def train_mlp(

@@ -1,6 +1,12 @@
 """analogjax: a differentiable JAX simulator of analogue in-memory computing hardware."""
 
-from . import ir_drop as ir_drop, memristor as memristor, presets as presets, variation as variation
+from . import (
+    circuits as circuits,
+    ir_drop as ir_drop,
+    memristor as memristor,
+    presets as presets,
+    variation as variation,
+)
 from ._converters import ADC as ADC, DAC as DAC
 from ._crossbar import Crossbar as Crossbar, ProgrammedCrossbar as ProgrammedCrossbar
 from ._devices import (

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._ode import integrate
 from ._validation import check_range
 
 
@@ -103,14 +103,8 @@ class IntegratorNetwork(eqx.Module):
               atol: float = 1e-10, max_steps: int = 100_000) -> Float[Array, "T n"]:
         """Output voltages at ``ts`` [s] from ``v0`` at ``ts[0]`` (Tsit5, adaptive steps).
         Diverging or too stiff dynamics end with diffrax's error, not NaN."""
-        ts = jnp.asarray(ts)
-        v0 = jnp.asarray(v0, ts.dtype)
-        term = diffrax.ODETerm(lambda t, v, args: self.vector_field(t, v, inputs))
-        solution = diffrax.diffeqsolve(
-            term, diffrax.Tsit5(), t0=ts[0], t1=ts[-1], dt0=None, y0=v0,
-            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol, atol),
-            max_steps=max_steps)
-        return solution.ys
+        return integrate(lambda t, v: self.vector_field(t, v, inputs), v0, ts, rtol=rtol,
+                         atol=atol, max_steps=max_steps)
 
 
 class RCLowPass(eqx.Module):
@@ -130,14 +124,8 @@ class RCLowPass(eqx.Module):
     def solve(self, v0: float | ArrayLike, ts: Float[ArrayLike, " T"], *,
               inputs: Callable[[Array], Array], rtol: float = 1e-8,
               atol: float = 1e-10) -> Float[Array, " T"]:
-        ts = jnp.asarray(ts)
         tau = self.resistance * self.capacitance
-        term = diffrax.ODETerm(lambda t, v, args: (inputs(t) - v) / tau)
-        solution = diffrax.diffeqsolve(
-            term, diffrax.Tsit5(), t0=ts[0], t1=ts[-1], dt0=None,
-            y0=jnp.asarray(v0, ts.dtype), saveat=diffrax.SaveAt(ts=ts),
-            stepsize_controller=diffrax.PIDController(rtol, atol), max_steps=100_000)
-        return solution.ys
+        return integrate(lambda t, v: (inputs(t) - v) / tau, v0, ts, rtol=rtol, atol=atol)
 
 
 def ramp_step(amplitude: float, rise_time: float = 1e-9) -> Callable[[Array], Array]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._ode import integrate
 from ._validation import check_int, check_less, check_range
 
 
@@ -180,13 +180,7 @@ def simulate_memristor(
     x0 = jnp.asarray(x0, ts.dtype)
     check_range("x0", x0, lower=0.0, upper=1.0)
 
-    def field(t, x, args):
-        return memristor.rate(x, voltage(t))
-
-    solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), diffrax.Tsit5(), t0=ts[0], t1=ts[-1], dt0=None, y0=x0,
-        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol, atol),
-        max_steps=max_steps)
-    x = solution.ys
+    x = integrate(lambda t, x: memristor.rate(x, voltage(t)), x0, ts, rtol=rtol, atol=atol,
+                  max_steps=max_steps)
     v = jax.vmap(voltage)(ts)
     return MemristorTrajectory(ts=ts, x=x, v=v, i=memristor.current(x, v))

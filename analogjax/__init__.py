@@ -8,7 +8,11 @@ from . import (
     variation as variation,
 )
 from ._converters import ADC as ADC, DAC as DAC
-from ._crossbar import Crossbar as Crossbar, ProgrammedCrossbar as ProgrammedCrossbar
+from ._crossbar import (
+    AnalogMatrices as AnalogMatrices,
+    Crossbar as Crossbar,
+    ProgrammedCrossbar as ProgrammedCrossbar,
+)
 from ._devices import (
     AbstractDevice as AbstractDevice,
     FormedDevice as FormedDevice,

@@ -121,6 +121,19 @@ class Crossbar(eqx.Module):
         )
 
 
+class AnalogMatrices(eqx.Module):
+    """A programmed layer in weight units, for continuous-time (unclocked) analogue use."""
+
+    weights: Float[Array, "out in"]
+    """Effective weights W (signed conductance × weight per siemens)."""
+    read_variance: Float[Array, "out in"]
+    """Read-noise variance each unit input adds to each output: ``Var[y_o] = Σ_i x_i²·v_oi``
+    per read (the device's read-noise σ² in weight units)."""
+    total_conductance: Float[Array, " out"]
+    """Σ of all conductances on each output's bit lines in weight units (sets the op-amp's
+    noise gain and the Johnson noise)."""
+
+
 class ProgrammedCrossbar(eqx.Module):
     """A chip instance: a weight matrix programmed onto crossbar tiles.
 
@@ -149,9 +162,30 @@ class ProgrammedCrossbar(eqx.Module):
     def weights(self, t: float | ArrayLike | None = None) -> Float[Array, "out in"]:
         """Effective weights read back from the conductances at time ``t``."""
         g = self.crossbar.mapping.effective(self.conductances(t))
-        w = g * self.weight_per_siemens[:, None]
-        n_row, rows, n_col, cols = w.shape
-        return w.reshape(n_row * rows, n_col * cols)[: self.in_features, : self.out_features].T
+        return self._to_weight_layout(g * self.weight_per_siemens[:, None])
+
+    def _to_weight_layout(self, a: Float[Array, "R rows C cols"]) -> Float[Array, "out in"]:
+        n_row, rows, n_col, cols = a.shape
+        return a.reshape(n_row * rows, n_col * cols)[: self.in_features, : self.out_features].T
+
+    def analog(self, t: float | ArrayLike | None = None) -> AnalogMatrices:
+        """The chip as continuous-time analogue hardware sees it at time ``t``, in weight
+        units (the conductance of one weight unit is ``1 / weight_per_siemens``): effective
+        weights, read-noise variances and total conductance per output. Converters are not
+        involved (no DAC/ADC in an analogue loop)."""
+        xbar = self.crossbar
+        g = self.conductances(t)
+        s = self.weight_per_siemens[:, None]  # (R, 1, C, k)
+        weights = self._to_weight_layout(xbar.mapping.effective(g) * s)
+        variance = xbar.mapping.output_variance(xbar.device.read_noise_std(g) ** 2)
+        total = jnp.sum(xbar.mapping.select_columns(g, xbar.usable_cols), axis=0)
+        if xbar.mapping.reference_columns:
+            total = total[..., :-1] + total[..., -1:]
+        return AnalogMatrices(
+            weights=weights,
+            read_variance=self._to_weight_layout(variance * s**2),
+            total_conductance=jnp.sum(self._to_weight_layout(total * s), axis=1),
+        )
 
     def _drift_compensation(self, g_t0: Array, g_t: Array) -> Float[Array, "R C 1"]:
         mapping = self.crossbar.mapping

@@ -52,6 +52,11 @@ class AbstractMapping(eqx.Module):
         """Per-cell variances [S²] reduced to the matrix that multiplies ``v²``."""
 
     @abc.abstractmethod
+    def output_variance(self, var: Float[Array, "P R rows C cols_phys"]) -> Array:
+        """Per-cell variances [S²] → the variance ``(R, rows, C, cols)`` each input adds to
+        each output (reference columns included; their correlation across outputs is not)."""
+
+    @abc.abstractmethod
     def combine_noise(self, std: Array, z: Array) -> Array:
         """Output noise [A] from per-physical-column standard deviations and N(0,1) draws."""
 
@@ -83,6 +88,9 @@ class DifferentialMapping(AbstractMapping):
         return g[0] - g[1]
 
     def noise_variance_matrix(self, var):
+        return var[0] + var[1]
+
+    def output_variance(self, var):
         return var[0] + var[1]
 
     def combine_noise(self, std, z):
@@ -119,6 +127,9 @@ class OffsetMapping(AbstractMapping):
 
     def noise_variance_matrix(self, var):
         return var[0]
+
+    def output_variance(self, var):
+        return var[0, ..., :-1] + var[0, ..., -1:]
 
     def combine_noise(self, std, z):
         return std[..., :-1] * z[..., :-1] - std[..., -1:] * z[..., -1:]

@@ -98,7 +98,59 @@ def test_leakage_and_rails():
         np.testing.assert_allclose(v[-1], -1.5, atol=1e-6)
 
 
+def test_single_pole_opamp_integrator_matches_its_transfer_function():
+    """Step into an integrator whose op-amp has A(s) = A0 / (1 + s τ_p): Laplace analysis of
+    the SPICE macro gives V/U = −G A0 / (τ_p C s² + (C A0 + C + G τ_p) s + G)."""
+    with jax.enable_x64(True):
+        g, c, a0, gbw, u = 1e-4, 1e-9, 1e3, 1e6, 0.1
+        opamp = circuits.OpAmp(gain=a0, gbw=gbw)
+        network = circuits.IntegratorNetwork(g_feedback=jnp.zeros((1, 1)),
+                                             capacitance=jnp.array([c]),
+                                             g_input=jnp.array([[g]]), opamp=opamp)
+        ts = jnp.linspace(0.0, 4e-6, 41)
+        v = jax.jit(lambda: network.solve(jnp.zeros(1), ts,
+                                          inputs=lambda t: jnp.array([u])))()[:, 0]
+        tau_p = a0 / (2 * np.pi * gbw)
+        p1, p2 = np.roots([tau_p * c, c * a0 + c + g * tau_p, g])
+        dc = -a0 * u
+        expected = dc * (1 + (p2 * np.exp(p1 * ts) - p1 * np.exp(p2 * ts)) / (p1 - p2))
+        np.testing.assert_allclose(v, expected, atol=1e-7)
+        # a fast pole converges to the settled finite-gain model
+        fast = network.__class__(network.g_feedback, network.capacitance, network.g_input,
+                                 opamp=circuits.OpAmp(gain=a0, gbw=1e10))
+        settled = network.__class__(network.g_feedback, network.capacitance, network.g_input,
+                                    opamp=circuits.OpAmp(gain=a0))
+        v_fast, v_settled = jax.jit(lambda: [n.solve(jnp.zeros(1), ts, inputs=lambda t: jnp.array(
+            [u]))[:, 0] for n in (fast, settled)])()
+        np.testing.assert_allclose(v_fast, v_settled, atol=1e-6)
+        assert float(jnp.max(jnp.abs(v - v_settled))) > 1e-3  # the 1 MHz pole is visible
+
+
+def test_static_stages_and_activations():
+    with jax.enable_x64(True):
+        amp = circuits.SummingAmplifier(jnp.array([[1e-4, -2e-4]]), jnp.array([1e-4]),
+                                        circuits.OpAmp(gain=None))
+        np.testing.assert_allclose(amp(jnp.array([0.3, 0.1])), [-(0.3 - 0.2)])
+        finite = circuits.SummingAmplifier(amp.g_input, amp.g_feedback, circuits.OpAmp(1e3))
+        # finite gain: V = −ΣGv / (G_f + (G_f + Σ|G|)/A)
+        np.testing.assert_allclose(finite(jnp.array([0.3, 0.1])), [-1e-5 / (1e-4 + 4e-4 / 1e3)])
+        np.testing.assert_allclose(circuits.unity_inverter(circuits.OpAmp(1e4))(
+            jnp.array([0.5])), [-0.5 / (1 + 2e-4)])
+        tia = circuits.TransimpedanceAmplifier(1e4, circuits.OpAmp(gain=None, v_rail=1.0))
+        np.testing.assert_allclose(tia(jnp.array([-2e-5, 5e-5, -5e-4])), [0.2, -0.5, 1.0])
+        v = jnp.linspace(-2.0, 2.0, 9)
+        np.testing.assert_allclose(circuits.Rectifier(v_clamp=1.5)(v),
+                                   np.clip(np.asarray(v), 0.0, 1.5))
+        np.testing.assert_allclose(circuits.TanhActivation(1.2, 0.5)(v), 1.2 * np.tanh(v / 0.5))
+
+
 @pytest.mark.parametrize("make, message", [
+    (lambda: circuits.OpAmp(gbw=1e6, gain=None), "gbw needs a finite"),
+    (lambda: circuits.OpAmp(gbw=-1.0), "OpAmp.gbw"),
+    (lambda: circuits.OpAmp(noise_density=-1e-9), "noise_density"),
+    (lambda: circuits.TransimpedanceAmplifier(0.0), "r_feedback"),
+    (lambda: circuits.SummingAmplifier(jnp.ones((2, 2)), jnp.zeros(2)), "g_feedback"),
+    (lambda: circuits.Rectifier(v_clamp=0.0), "v_clamp"),
     (lambda: circuits.OpAmp(gain=0.5), "OpAmp.gain"),
     (lambda: circuits.OpAmp(v_rail=-1.0), "v_rail"),
     (lambda: circuits.RCLowPass(0.0, 1e-6), "resistance"),

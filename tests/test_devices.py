@@ -66,6 +66,13 @@ def test_read_noise_moments_through_the_mvm(name):
     weight_per_siemens = float(chip.weight_per_siemens[0, 0, 0])
     y_ideal = float(x @ w[0])
     assert_mean_std(reads[:, 0], y_ideal, std_current * weight_per_siemens / 0.2)
+    # the same numbers in weight units for continuous-time use (no converters)
+    analog = chip.analog()
+    np.testing.assert_allclose(analog.weights, chip.weights(), rtol=1e-6)
+    np.testing.assert_allclose(analog.read_variance[0] @ np.asarray(x) ** 2,
+                               (std_current * weight_per_siemens / 0.2) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(analog.total_conductance,
+                               [np.sum(g_pos + g_neg) * weight_per_siemens], rtol=1e-6)
 
 
 def test_reference_column_noise_is_shared_by_the_tile():
@@ -86,6 +93,8 @@ def test_reference_column_noise_is_shared_by_the_tile():
     se = var_one * np.sqrt(2 / N) * 2
     assert abs(cov[0, 0] - 2 * var_one) < Z * se
     assert abs(cov[0, 1] - var_one) < Z * se
+    np.testing.assert_allclose(chip.analog().read_variance @ np.asarray(x) ** 2,
+                               [2 * var_one] * 2, rtol=1e-5)
 
 
 def test_levels_are_snapped_with_straight_through_gradient():

@@ -1,0 +1,309 @@
+"""The closed-loop feedback integrator: a crossbar network closed through op-amp integrators
+solves ``dx/ds = f_θ(x, u(s))`` in continuous time, with noise as an SDE on diffrax."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+import analogjax as aj
+from analogjax._validation import check_range
+from analogjax.circuits import OpAmp
+
+from ._network import CrossbarNetwork
+
+BOLTZMANN = 1.380649e-23
+"""Boltzmann constant [J/K] (SI, exact)."""
+
+Schedule = Callable[[Array], Array]
+
+
+def _constant_or(schedule: Schedule | None, s, default):
+    return default if schedule is None else schedule(s)
+
+
+class LoopNoise(eqx.Module):
+    """Noise sources of the loop, all white over the loop's bandwidth (so they enter as a
+    Stratonovich SDE driven by a diffrax Brownian path).
+
+    * device read noise: a read of duration ``read_time`` has the device's per-read σ, so
+      the current noise has two-sided density ``σ²·read_time`` (fluctuations faster than the
+      loop; slower ones are better modelled as a frozen perturbation per solve);
+    * op-amp input-referred voltage noise ``e_n`` (``OpAmp.noise_density``), amplified by
+      each stage's noise gain ``1 + Σ|G|·R_f``, and the integrators' ``e_n`` and input
+      resistors' Johnson noise integrated with ``1/RC``;
+    * Johnson noise of the crossbar cells, ``4kT·ΣG`` (one-sided).
+    """
+
+    read: bool = eqx.field(default=True, static=True)
+    """Include device read noise."""
+    circuit: bool = eqx.field(default=True, static=True)
+    """Include op-amp and Johnson noise."""
+    read_time: float | Array = 100e-9
+    """Duration of the read in which the device's read-noise σ is specified [s] (assumed
+    100 ns, a typical RRAM read pulse, when the source gives none)."""
+    temperature: float | Array = 300.0
+    """Temperature [K] of the Johnson noise."""
+
+    def __check_init__(self):
+        check_range("LoopNoise.read_time", self.read_time, lower=0.0, lower_open=True, unit="s")
+        check_range("LoopNoise.temperature", self.temperature, lower=0.0, unit="K")
+
+
+class LoopSolution(eqx.Module):
+    ts: Float[Array, " T"]
+    """Model times s (dimensionless; physical time is ``τ·s``)."""
+    xs: Float[Array, "T n"]
+    """States (integrator outputs in units) at ``ts``."""
+    physical_ts: Float[Array, " T"]
+    """Physical times [s]."""
+    result: diffrax.RESULTS
+    """diffrax's result code (successful unless ``throw=False`` and the solve failed)."""
+    stats: dict
+
+
+class _LoopTerm(diffrax.AbstractTerm):
+    """``dx = drift(s, x) ds + J(s, x)·σ(s, x) dW``: the drift and the noise in one forward
+    pass through the network (the noise is propagated through each layer's local Jacobian,
+    the small-noise limit of white noise behind a non-linear activation)."""
+
+    field: Callable
+    path: diffrax.AbstractBrownianPath | None
+
+    def vf(self, t, y, args):
+        return self.field(t, y, None)[0]
+
+    def contr(self, t0, t1, **kwargs):
+        dw = None if self.path is None else self.path.evaluate(t0, t1, **kwargs)
+        return t1 - t0, dw
+
+    def prod(self, vf, control):
+        return vf * control[0]
+
+    def vf_prod(self, t, y, args, control):
+        dt, dw = control
+        drift, noise = self.field(t, y, dw)
+        return drift * dt if noise is None else drift * dt + noise
+
+    def is_vf_expensive(self, t0, t1, y, args):
+        return self.path is not None
+
+
+class ClosedLoopIntegrator(eqx.Module):
+    """A crossbar network closed in a loop through op-amp integrators (Strukov-style analogue
+    neural ODE solver; the closed-loop feedback integrator of the resistive-memory
+    diffusion and digital-twin papers, ../shared/RESEARCH.md §1–2).
+
+    The network's output currents go through transimpedance amplifiers into inverting
+    integrators (input resistor ``R``, capacitor ``C``) whose outputs drive the network's
+    first word lines; external inputs ``u(s)`` come from DACs. In model time ``s = t/τ``
+    (``τ = R·C``) the integrator outputs ``x`` (in units of ``v_unit`` volts) follow
+
+        dx = [a(s)·x + b(s)·f_θ(x, u(s)) − x/A] / (1 + 1/A) ds + noise + c(s) dW,
+
+    with ``a`` an optional linear feedback, ``b`` a multiplying-DAC gain on the network
+    output, ``c`` an injected noise source (all schedules of ``s``), ``A`` the op-amp gain,
+    output rails at ``±v_rail`` (held, as in the hardware) and the noise of ``LoopNoise``.
+    Transimpedance stages have the closed-loop gain error of a finite-gain op-amp and clip at
+    the rails. With ideal devices and op-amps and no noise it is exactly the digital neural
+    ODE ``dx/ds = f_θ(x, u)``.
+    """
+
+    network: CrossbarNetwork
+    resistance: float | Array = 100e3
+    """Integrator input resistance R [Ω], > 0."""
+    capacitance: float | Array = 10e-12
+    """Integrator capacitance C [F], > 0 (τ = RC; 100 kΩ·10 pF = 1 µs)."""
+    v_unit: float | Array = 0.1
+    """Volts per unit of the state and activations, > 0 (bounded by the read voltage the
+    devices tolerate)."""
+    opamp: OpAmp = eqx.field(default_factory=lambda: OpAmp(gain=None))
+    """The op-amp of every integrator and transimpedance stage (gain, rails, noise; the
+    stages are taken as settled, i.e. gbw ≫ 1/τ)."""
+    noise: LoopNoise | None = None
+    """Noise sources, or None for a noise-free (deterministic) loop."""
+    inputs: Schedule | None = None
+    """``u(s)``: external inputs (units) appended to the state at the first layer."""
+    input_dac: aj.DAC | None = None
+    """Quantises ``u`` (``input_range`` in units must be set), or None for ideal."""
+    drive: Schedule | None = None
+    """``d(s)``: added to every hidden pre-activation (units)."""
+    feedback: Schedule | None = None
+    """``a(s)``: linear feedback of the state onto itself, scalar or (n,)."""
+    output_gain: Schedule | None = None
+    """``b(s)``: gain on the network output, scalar or (n,) (default 1)."""
+    injected_noise: Schedule | None = None
+    """``c(s)``: intensity of an injected noise source (units per √s), scalar or (n,)."""
+
+    def __check_init__(self):
+        check_range("ClosedLoopIntegrator.resistance", self.resistance, lower=0.0,
+                    lower_open=True, unit="ohm")
+        check_range("ClosedLoopIntegrator.capacitance", self.capacitance, lower=0.0,
+                    lower_open=True, unit="F")
+        check_range("ClosedLoopIntegrator.v_unit", self.v_unit, lower=0.0, lower_open=True,
+                    upper=10.0, unit="V")
+        if self.input_dac is not None and self.input_dac.input_range is None:
+            raise ValueError("ClosedLoopIntegrator.input_dac needs a fixed input_range")
+        if self.opamp.gbw is not None:
+            raise ValueError("ClosedLoopIntegrator takes settled op-amps (gbw=None); model a "
+                             "finite bandwidth with circuits.IntegratorNetwork")
+
+    @property
+    def tau(self):
+        """Integration time constant τ = R·C [s]."""
+        return self.resistance * self.capacitance
+
+    @property
+    def state_size(self) -> int:
+        return self.network.out_features
+
+    @property
+    def noise_size(self) -> int:
+        """Brownian dimensions: one per hidden unit and two per state (loop, injected)."""
+        return sum(self.network.hidden_sizes) + 2 * self.state_size
+
+    def _noise_densities(self, matrices) -> tuple[list, Array]:
+        """Per layer: (read-noise scale, input-independent density) in units²·s, and the
+        integrator's own density [units²·s]."""
+        noise, opamp = self.noise, self.opamp
+        kt2 = 2 * BOLTZMANN * noise.temperature
+        e_n2 = opamp.noise_density**2 / 2  # two-sided
+        layers = []
+        for m in matrices:
+            read = m.read_variance * noise.read_time if noise.read else None
+            if noise.circuit:
+                # TIA: e_n × noise gain (1 + Σ|G|R_f); cells' Johnson current × R_f
+                r_f_per_unit = m.total_conductance / jnp.maximum(m.total_siemens, 1e-30)
+                fixed = (e_n2 * (1 + m.total_conductance) ** 2
+                         + kt2 * m.total_siemens * r_f_per_unit**2) / self.v_unit**2
+            else:
+                fixed = jnp.zeros_like(m.total_conductance)
+            layers.append((read, fixed))
+        integrator = ((e_n2 + kt2 * self.resistance) / self.v_unit**2 if noise.circuit
+                      else jnp.zeros(()))
+        return layers, integrator
+
+    def _field(self, matrices, s, x, dw):
+        """Drift and (when ``dw`` is given) noise increment at model time ``s``."""
+        network, opamp = self.network, self.opamp
+        inverse_gain = opamp.inverse_gain
+        h = x
+        if self.inputs is not None:
+            u = self.inputs(s)
+            if self.input_dac is not None:
+                scale = self.input_dac.input_range
+                u = scale * self.input_dac(u / scale)
+            h = jnp.concatenate([x, jnp.atleast_1d(u).astype(x.dtype)])
+        if h.shape != (network.in_features,):
+            raise ValueError(f"state plus inputs must have {network.in_features} entries; "
+                             f"got {h.shape[0]}")
+        drive = _constant_or(self.drive, s, 0.0)
+        densities, integrator_density = (self._noise_densities(matrices) if dw is not None
+                                         else (None, None))
+        tangent = jnp.zeros_like(h)
+        offset = 0
+        sqrt_tau = jnp.sqrt(self.tau)
+        last = len(matrices) - 1
+        for i, m in enumerate(matrices):
+            inp = jnp.concatenate([h, jnp.ones((1,), h.dtype)])
+            tangent_inp = jnp.concatenate([tangent, jnp.zeros((1,), h.dtype)])
+            tia_gain = 1 / (1 + (1 + m.total_conductance) * inverse_gain)
+            z = (m.weights @ inp) * tia_gain
+            tangent = (m.weights @ tangent_inp) * tia_gain
+            if dw is not None:
+                read, fixed = densities[i]
+                variance = fixed if read is None else fixed + read @ (inp * inp)
+                if i == last:
+                    variance = variance + integrator_density
+                n = m.weights.shape[0]
+                tangent = tangent + jnp.sqrt(variance) / sqrt_tau * dw[offset:offset + n]
+                offset += n
+            if i < last:
+                pre = (z + drive) * self.v_unit
+                h, tangent = jax.jvp(lambda p: opamp.clip(network.activation(p)) / self.v_unit,
+                                     (pre,), (tangent * self.v_unit,))
+        f, f_noise = z, tangent
+        gain = _constant_or(self.output_gain, s, 1.0)
+        drift = gain * f + _constant_or(self.feedback, s, 0.0) * x - x * inverse_gain
+        drift = drift / (1 + inverse_gain)
+        noise = None
+        if dw is not None:
+            noise = gain * f_noise / (1 + inverse_gain)
+            if self.injected_noise is not None:
+                noise = noise + self.injected_noise(s) * dw[offset:]
+        if opamp.v_rail is not None:
+            x_rail = opamp.v_rail / self.v_unit
+            out = ((x >= x_rail) & (drift > 0)) | ((x <= -x_rail) & (drift < 0))
+            drift = jnp.where(out, 0.0, drift)
+        return drift, noise
+
+    def solve(
+        self,
+        x0: Float[ArrayLike, " n"],
+        ts: Float[ArrayLike, " T"],
+        *,
+        key: PRNGKeyArray | None = None,
+        device_age: float | ArrayLike | None = None,
+        dt: float | None = None,
+        solver: diffrax.AbstractSolver | None = None,
+        rtol: float = 1e-6,
+        atol: float = 1e-8,
+        brownian_tol: float | None = None,
+        adjoint: diffrax.AbstractAdjoint | None = None,
+        max_steps: int = 100_000,
+        throw: bool = True,
+    ) -> LoopSolution:
+        """Integrate from ``x0`` at model time ``ts[0]`` and save at ``ts`` (model time).
+
+        Without noise: Tsit5 with adaptive steps (``rtol``, ``atol``) unless ``dt`` or
+        ``solver`` is given. With noise: Heun (Stratonovich) with fixed steps ``dt`` over a
+        ``VirtualBrownianTree`` drawn from ``key`` (resolved to ``brownian_tol``, default
+        ``dt/4``), so the noise sample does not depend on the step size. ``device_age`` [s]
+        sets the conductances (drift). Gradients flow with ``adjoint`` (default diffrax's
+        recursive checkpointing). A failed solve (divergent or too stiff dynamics: max steps)
+        raises diffrax's error, or with ``throw=False`` is flagged in ``result``.
+        """
+        ts = jnp.asarray(ts)
+        x0 = jnp.asarray(x0, ts.dtype)
+        if x0.shape != (self.state_size,):
+            raise ValueError(f"x0 must have shape ({self.state_size},); got {x0.shape}")
+        if ts.ndim != 1 or ts.shape[0] < 2:
+            raise ValueError(f"ts must be 1-D with >= 2 times; got shape {ts.shape}")
+        noisy = self.noise is not None or self.injected_noise is not None
+        if noisy and key is None:
+            raise ValueError("key is required: the loop has noise (read, circuit or injected)")
+        if noisy and dt is None:
+            raise ValueError("dt (model-time step) is required for a noisy (SDE) solve")
+        matrices = self.network.matrices(device_age)
+        if self.noise is None:
+            matrices = tuple(_without_noise(m) for m in matrices)
+        path = None
+        if noisy:
+            tol = dt / 4 if brownian_tol is None else brownian_tol
+            path = diffrax.VirtualBrownianTree(ts[0], ts[-1], tol=tol, shape=(self.noise_size,),
+                                               key=key)
+            solver = diffrax.Heun() if solver is None else solver
+        elif solver is None:
+            solver = diffrax.Tsit5()
+        field = lambda s, x, dw: self._field(matrices, s, x, dw)  # noqa: E731
+        if dt is None:
+            controller = diffrax.PIDController(rtol=rtol, atol=atol)
+        else:
+            controller = diffrax.ConstantStepSize()
+        solution = diffrax.diffeqsolve(
+            _LoopTerm(field, path), solver, t0=ts[0], t1=ts[-1], dt0=dt, y0=x0,
+            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
+            adjoint=diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
+            max_steps=max_steps, throw=throw)
+        return LoopSolution(ts=ts, xs=solution.ys, physical_ts=ts * self.tau,
+                            result=solution.result, stats=solution.stats)
+
+
+def _without_noise(m: aj.AnalogMatrices) -> aj.AnalogMatrices:
+    return eqx.tree_at(lambda a: a.read_variance, m, jnp.zeros_like(m.read_variance))
+

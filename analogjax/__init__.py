@@ -2,6 +2,7 @@
 
 from . import (
     circuits as circuits,
+    energy as energy,
     ir_drop as ir_drop,
     memristor as memristor,
     presets as presets,

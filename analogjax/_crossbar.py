@@ -132,8 +132,14 @@ class AnalogMatrices(eqx.Module):
     total_conductance: Float[Array, " out"]
     """Σ of all conductances on each output's bit lines in weight units (sets the op-amp's
     noise gain and the Johnson noise)."""
-    total_siemens: Float[Array, " out"]
-    """The same sum in siemens."""
+    cell_conductance: Float[Array, "out in"]
+    """Conductance [S] of all cells between each input and each output (both cells of a
+    pair; a reference cell counted with every output)."""
+
+    @property
+    def total_siemens(self) -> Float[Array, " out"]:
+        """``total_conductance`` in siemens."""
+        return jnp.sum(self.cell_conductance, axis=1)
 
 
 class ProgrammedCrossbar(eqx.Module):
@@ -187,7 +193,7 @@ class ProgrammedCrossbar(eqx.Module):
             weights=weights,
             read_variance=self._to_weight_layout(variance * s**2),
             total_conductance=jnp.sum(self._to_weight_layout(total * s), axis=1),
-            total_siemens=jnp.sum(self._to_weight_layout(total), axis=1),
+            cell_conductance=self._to_weight_layout(total),
         )
 
     def _drift_compensation(self, g_t0: Array, g_t: Array) -> Float[Array, "R C 1"]:

@@ -188,8 +188,9 @@ class ClosedLoopIntegrator(eqx.Module):
                       else jnp.zeros(()))
         return layers, integrator
 
-    def _field(self, matrices, s, x, dw):
-        """Drift and (when ``dw`` is given) noise increment at model time ``s``."""
+    def _field(self, matrices, s, x, dw, collect: bool = False):
+        """Drift and (when ``dw`` is given) noise increment at model time ``s``; with
+        ``collect`` also every layer's input (units)."""
         network, opamp = self.network, self.opamp
         inverse_gain = opamp.inverse_gain
         h = x
@@ -209,8 +210,10 @@ class ClosedLoopIntegrator(eqx.Module):
         offset = 0
         sqrt_tau = jnp.sqrt(self.tau)
         last = len(matrices) - 1
+        layer_inputs = []
         for i, m in enumerate(matrices):
             inp = jnp.concatenate([h, jnp.ones((1,), h.dtype)])
+            layer_inputs.append(inp)
             tangent_inp = jnp.concatenate([tangent, jnp.zeros((1,), h.dtype)])
             tia_gain = 1 / (1 + (1 + m.total_conductance) * inverse_gain)
             z = (m.weights @ inp) * tia_gain
@@ -240,7 +243,55 @@ class ClosedLoopIntegrator(eqx.Module):
             x_rail = opamp.v_rail / self.v_unit
             out = ((x >= x_rail) & (drift > 0)) | ((x <= -x_rail) & (drift < 0))
             drift = jnp.where(out, 0.0, drift)
-        return drift, noise
+        return (drift, noise, layer_inputs) if collect else (drift, noise)
+
+    def energy(self, solution: LoopSolution, *, model: aj.energy.EnergyModel | None = None,
+               dac_bits: int = 8, dac_update_rate: float = 10e6, adc_bits: int = 8,
+               device_age: float | ArrayLike | None = None) -> dict[str, Array]:
+        """Projected energy [J] and time [s] of the analogue solve in ``solution``.
+
+        Crossbar Joule heating ∫ΣV²G dt along the saved trajectory (noise-free inputs,
+        trapezoidal rule over ``solution.ts``: save densely); every op-amp (one per hidden
+        unit, two per state: transimpedance + integrator) powered for the solve; DAC
+        conversions for the initial state and for each input/drive/schedule channel updated
+        at ``dac_update_rate`` [Hz]; one ADC conversion per state per saved time."""
+        model = aj.energy.EnergyModel() if model is None else model
+        matrices = self.network.matrices(device_age)
+        duration = solution.physical_ts[-1] - solution.physical_ts[0]
+
+        def inputs_at(s, x):
+            return self._field(matrices, s, x, None, collect=True)[2]
+
+        per_time = jax.vmap(inputs_at)(solution.ts, solution.xs)
+        crossbar = sum(aj.energy.crossbar_read_energy(m.cell_conductance.T,
+                                                      self.v_unit * inp, solution.physical_ts)
+                       for m, inp in zip(matrices, per_time, strict=True))
+        n = self.state_size
+        opamps = sum(self.network.hidden_sizes) + 2 * n
+        s0 = solution.ts[0]
+        channels = 0
+        for schedule in (self.inputs, self.drive, self.feedback, self.output_gain,
+                         self.injected_noise):
+            if schedule is not None:
+                channels += int(jnp.size(jax.eval_shape(schedule, s0)))
+        conversions = n + channels * jnp.ceil(duration * dac_update_rate)
+        parts = {
+            "crossbar": crossbar,
+            "opamps": model.opamps(opamps, duration),
+            "dac": model.dac(dac_bits, conversions),
+            "adc": model.adc(adc_bits, n * solution.ts.shape[0]),
+        }
+        parts["total"] = sum(parts.values())
+        parts["time"] = duration
+        return parts
+
+    def digital_energy_per_evaluation(self, model: aj.energy.EnergyModel | None = None
+                                      ) -> Array:
+        """Energy [J] of one digital evaluation of f_θ: one MAC and one weight fetch per
+        weight (biases included)."""
+        model = aj.energy.EnergyModel() if model is None else model
+        macs = sum(chip.out_features * chip.in_features for chip in self.network.chips)
+        return model.digital(macs, macs)
 
     def solve(
         self,

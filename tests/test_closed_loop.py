@@ -156,3 +156,26 @@ def test_rails_hold_and_divergence_raises():
 def test_bad_input(make, message):
     with pytest.raises(ValueError, match=message):
         make(_ou_loop())
+
+
+def test_energy_of_a_constant_state_matches_hand_count():
+    """A loop at a fixed point: crossbar power is constant, Σ V²G, times the duration."""
+    with jax.enable_x64(True):
+        xbar = aj.Crossbar(aj.IdealDevice(g_min=1 * uS, g_max=25 * uS), rows=4, cols=4,
+                           **IDEAL_IO)
+        network = solvers.program_network(xbar, [jnp.array([[-1.0]])], [jnp.array([0.5])])
+        loop = solvers.ClosedLoopIntegrator(network)
+        x_star = jnp.array([0.5])  # −x + 0.5 = 0
+        solution = loop.solve(x_star, jnp.linspace(0.0, 3.0, 7))
+        np.testing.assert_allclose(solution.xs, 0.5, atol=1e-9)
+        parts = loop.energy(solution)
+        g = np.asarray(network.chips[0].analog().cell_conductance)[0]  # (in,) both cells
+        v = loop.v_unit * np.array([0.5, 1.0])
+        duration = 3.0 * loop.tau
+        np.testing.assert_allclose(parts["crossbar"], np.sum(v**2 * g) * duration, rtol=1e-9)
+        model = aj.energy.EnergyModel()
+        np.testing.assert_allclose(parts["opamps"], 2 * model.opamp_power * duration)
+        np.testing.assert_allclose(parts["adc"], 7 * 3.1e-3 / 1.2e9)
+        np.testing.assert_allclose(parts["time"], duration)
+        np.testing.assert_allclose(loop.digital_energy_per_evaluation(), 2 * (4.6e-12 + 5e-12))
+        np.testing.assert_allclose(model.dac(8, 10), 10 * 1.2e-15 * 256)

@@ -1,6 +1,7 @@
 """Memristor dynamics: the HP model against its closed form, window functions, pinched
 hysteresis, vmap over devices, bad input."""
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,65 @@ def test_pinched_hysteresis_shrinks_with_frequency():
         assert areas[0] > 0 and areas[1] < 0.5 * areas[0]
 
 
+def test_hp_current_driven_state_is_the_charge():
+    """Current drive: x = x0 + k·q(t) exactly (no window), v = R(x)·i."""
+    with jax.enable_x64(True):
+        device = mem.HPMemristor()
+        i0, omega = 5e-5, 2 * np.pi
+        ts = jnp.linspace(0.0, 1.0, 101)
+        tr = eqx.filter_jit(lambda d: mem.simulate_memristor(
+            d, None, 0.2, ts, current=lambda t: i0 * jnp.sin(omega * t)))(device)
+        charge = i0 / omega * (1 - np.cos(omega * np.asarray(ts)))
+        np.testing.assert_allclose(tr.x, 0.2 + device.charge_rate * charge, atol=1e-8)
+        np.testing.assert_allclose(tr.v, device.resistance(tr.x) * tr.i, rtol=1e-12)
+        assert float(tr.x.max() - tr.x.min()) > 0.1
+
+
+def test_vteam_and_yakopcic_thresholds_and_linear_regimes():
+    """Below threshold the state holds; at a constant supra-threshold voltage (and, for
+    Yakopcic, x < x_p) the state moves at the model's constant rate."""
+    with jax.enable_x64(True):
+        ts = jnp.linspace(0.0, 1e-7, 5)
+        vteam = mem.VTEAM()
+        run = eqx.filter_jit(lambda d, v, x0, ts: mem.simulate_memristor(
+            d, lambda t: v + 0 * t, x0, ts).x)
+        np.testing.assert_allclose(run(vteam, 0.01, 0.3, ts), 0.3)  # v_on < v < v_off
+        rate = vteam.k_off / vteam.thickness * (0.1 / vteam.v_off - 1) ** vteam.alpha_off
+        np.testing.assert_allclose(run(vteam, 0.1, 0.3, ts), 0.3 + rate * ts, rtol=1e-9)
+        yak = mem.Yakopcic()
+        ts = jnp.linspace(0.0, 2e-5, 5)
+        np.testing.assert_allclose(run(yak, 0.1, 0.11, ts), 0.11)  # |v| below both thresholds
+        rate = yak.a_p * (np.exp(0.5) - np.exp(yak.v_p))
+        np.testing.assert_allclose(run(yak, 0.5, 0.11, ts), 0.11 + rate * ts, rtol=1e-9)
+        assert 0.11 + rate * float(ts[-1]) < yak.x_p
+
+
+@pytest.mark.parametrize("device", [mem.VTEAM(), mem.Yakopcic()], ids=["vteam", "yakopcic"])
+def test_pinched_hysteresis_and_current_drive_round_trip(device):
+    """A sine drive gives a pinched loop with a non-zero area; driving the device with the
+    current it drew reproduces the state trajectory (voltage ↔ current drive agree)."""
+    with jax.enable_x64(True):
+        if isinstance(device, mem.VTEAM):
+            voltage, x0 = mem.SineVoltage(1.0, 50e6), 0.5
+        else:
+            voltage, x0 = mem.SineVoltage(1.2, 10e3), 0.11  # x stays off 0 (open circuit)
+        period = 1 / voltage.frequency
+        ts = jnp.linspace(0.0, period, 2001)
+        tr = eqx.filter_jit(lambda d: mem.simulate_memristor(d, voltage, x0, ts))(device)
+        v, i = np.asarray(tr.v), np.asarray(tr.i)
+        area = 0.5 * abs(np.sum(v[:-1] * i[1:] - v[1:] * i[:-1]))
+        assert area > 1e-3 * np.max(np.abs(v)) * np.max(np.abs(i))
+        assert float(tr.x.max() - tr.x.min()) > 0.05
+        # the inverse I–V relation is exact
+        np.testing.assert_allclose(device.current(tr.x, device.voltage(tr.x, tr.i)), tr.i,
+                                   rtol=1e-9, atol=1e-15)
+        # current drive with the drawn current (interpolated) follows the same states
+        interpolation = diffrax.LinearInterpolation(ts, tr.i)
+        back = eqx.filter_jit(lambda d: mem.simulate_memristor(
+            d, None, x0, ts, current=interpolation.evaluate, rtol=1e-10, atol=1e-12))(device)
+        np.testing.assert_allclose(back.x, tr.x, atol=2e-3)
+
+
 def test_windows():
     x = jnp.array([0.0, 0.25, 0.5, 1.0])
     positive, negative = jnp.ones(4), -jnp.ones(4)
@@ -82,6 +142,12 @@ def test_windows_keep_the_state_inside_and_vmap_over_devices():
     (lambda: mem.SineVoltage(1.0, 0.0), "frequency"),
     (lambda: mem.simulate_memristor(mem.HPMemristor(), mem.SineVoltage(1.0, 1.0), 1.5,
                                     jnp.linspace(0, 1, 3)), "x0 must be in"),
+    (lambda: mem.simulate_memristor(mem.HPMemristor(), None, 0.5, jnp.linspace(0, 1, 3)),
+     "exactly one drive"),
+    (lambda: mem.VTEAM(k_on=1.0), "VTEAM.k_on"),
+    (lambda: mem.VTEAM(v_off=-0.1), "VTEAM.v_off"),
+    (lambda: mem.Yakopcic(x_p=1.0), "Yakopcic.x_p"),
+    (lambda: mem.Yakopcic(eta=0.5), "eta must be"),
 ])
 def test_bad_input(make, message):
     with pytest.raises(ValueError, match=message):

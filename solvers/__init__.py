@@ -1,6 +1,7 @@
 """Analogue differential-equation solvers built from analogjax hardware, on diffrax
 (installed as ``analogjax.solvers``)."""
 
+from ._brownian import GridBrownianPath as GridBrownianPath
 from ._closed_loop import (
     BOLTZMANN as BOLTZMANN,
     ClosedLoopIntegrator as ClosedLoopIntegrator,

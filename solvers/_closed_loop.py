@@ -15,6 +15,7 @@ import analogjax as aj
 from analogjax._validation import check_range
 from analogjax.circuits import OpAmp
 
+from ._brownian import GridBrownianPath
 from ._network import CrossbarNetwork
 
 BOLTZMANN = 1.380649e-23
@@ -305,6 +306,7 @@ class ClosedLoopIntegrator(eqx.Module):
         rtol: float = 1e-6,
         atol: float = 1e-8,
         brownian_tol: float | None = None,
+        brownian: str = "grid",
         adjoint: diffrax.AbstractAdjoint | None = None,
         max_steps: int = 100_000,
         throw: bool = True,
@@ -313,11 +315,14 @@ class ClosedLoopIntegrator(eqx.Module):
 
         Without noise: Tsit5 with adaptive steps (``rtol``, ``atol``) unless ``dt`` or
         ``solver`` is given. With noise: Heun (Stratonovich) with fixed steps ``dt`` over a
-        ``VirtualBrownianTree`` drawn from ``key`` (resolved to ``brownian_tol``, default
-        ``dt/4``), so the noise sample does not depend on the step size. ``device_age`` [s]
-        sets the conductances (drift). Gradients flow with ``adjoint`` (default diffrax's
-        recursive checkpointing). A failed solve (divergent or too stiff dynamics: max steps)
-        raises diffrax's error, or with ``throw=False`` is flagged in ``result``.
+        Brownian path drawn from ``key``, resolved to ``brownian_tol`` (default ``dt``; pass
+        the same value to compare step sizes: the sample then does not depend on the step):
+        ``brownian="grid"`` (fast ``GridBrownianPath``, exact for steps that are multiples of
+        the tolerance) or ``"virtual_tree"`` (``diffrax.VirtualBrownianTree``, ~10× slower).
+        ``device_age`` [s] sets the conductances (drift). Gradients flow with ``adjoint``
+        (default diffrax's recursive checkpointing). A failed solve (divergent or too stiff
+        dynamics: max steps) raises diffrax's error, or with ``throw=False`` is flagged in
+        ``result``.
         """
         ts = jnp.asarray(ts)
         x0 = jnp.asarray(x0, ts.dtype)
@@ -335,9 +340,15 @@ class ClosedLoopIntegrator(eqx.Module):
             matrices = tuple(_without_noise(m) for m in matrices)
         path = None
         if noisy:
-            tol = dt / 4 if brownian_tol is None else brownian_tol
-            path = diffrax.VirtualBrownianTree(ts[0], ts[-1], tol=tol, shape=(self.noise_size,),
-                                               key=key)
+            tol = dt if brownian_tol is None else brownian_tol
+            if brownian == "grid":
+                path = GridBrownianPath(ts[0], ts[-1], tol, (self.noise_size,), key,
+                                        max_step=dt, dtype=ts.dtype)
+            elif brownian == "virtual_tree":
+                path = diffrax.VirtualBrownianTree(ts[0], ts[-1], tol=tol,
+                                                   shape=(self.noise_size,), key=key)
+            else:
+                raise ValueError(f"brownian must be 'grid' or 'virtual_tree'; got {brownian!r}")
             solver = diffrax.Heun() if solver is None else solver
         elif solver is None:
             solver = diffrax.Tsit5()

@@ -1,0 +1,165 @@
+"""Memristive neural-ODE digital twins (RESEARCH.md §2): a neural ODE trained on trajectories
+of a physical system, deployed on noisy crossbars and solved by the closed-loop integrator.
+
+Systems: an HP memristor driven by a voltage (state x in [0, 1]) and Lorenz96
+(``dx_i/dt = (x_{i+1} − x_{i−2})·x_{i−1} − x_i + F``, states scaled by 1/10 for the
+hardware's signal range).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+import analogjax as aj
+from analogjax import memristor as mem, solvers
+
+from ._classifier import MLP
+
+LORENZ96_SCALE = 10.0
+"""Lorenz96 states are divided by this before they reach the network (units ≈ ±1)."""
+
+
+def lorenz96_field(x: Array, forcing: float = 8.0) -> Array:
+    """Lorenz96 vector field (Lorenz 1996), periodic indices."""
+    return (jnp.roll(x, -1) - jnp.roll(x, 2)) * jnp.roll(x, 1) - x + forcing
+
+
+def lorenz96_trajectories(
+    n: int = 8, forcing: float = 8.0, *, n_trajectories: int, t_end: float, dt: float,
+    key: PRNGKeyArray, spin_up: float = 10.0,
+) -> tuple[Float[Array, " T"], Float[Array, "B T n"]]:
+    """Lorenz96 trajectories on the attractor (after ``spin_up`` time units from
+    ``F + N(0, 1)`` starts), saved every ``dt``; returned scaled by 1/``LORENZ96_SCALE``."""
+    aj._validation.check_int("n", n, lower=4, upper=4096)
+    x0 = forcing + jr.normal(key, (n_trajectories, n))
+    field = lambda t, x: lorenz96_field(x, forcing)  # noqa: E731
+    ts = jnp.arange(0.0, t_end + dt / 2, dt)
+    settle = jax.vmap(lambda x: aj._ode.integrate(field, x, jnp.array([0.0, spin_up]),
+                                                  rtol=1e-8, atol=1e-8)[-1])(x0)
+    ys = jax.vmap(lambda x: aj._ode.integrate(field, x, ts, rtol=1e-8, atol=1e-8))(settle)
+    return ts, ys / LORENZ96_SCALE
+
+
+def hp_memristor_trajectories(
+    *, x0s: Float[Array, " B"], drive: Callable[[Array], Array], t_end: float, dt: float,
+    device: mem.HPMemristor | None = None,
+) -> tuple[Float[Array, " T"], Float[Array, "B T 1"]]:
+    """HP memristor (Joglekar window p = 2 unless ``device`` is given) driven by
+    ``drive(t)`` [V]: state trajectories from each of ``x0s``, saved every ``dt`` [s]."""
+    device = mem.HPMemristor(window=mem.JoglekarWindow(p=2)) if device is None else device
+    ts = jnp.arange(0.0, t_end + dt / 2, dt)
+    xs = jax.vmap(lambda x0: mem.simulate_memristor(device, drive, x0, ts).x)(x0s)
+    return ts, xs[..., None]
+
+
+class NeuralODE(eqx.Module):
+    """``dx/dt = f_θ(x, u(t))``: an MLP vector field with optional external inputs."""
+
+    mlp: MLP
+    inputs: Callable[[Array], Array] | None = None
+    """``u(t)`` appended to the state (e.g. the drive voltage), or None."""
+
+    def field(self, t, x, mlp: MLP | None = None) -> Array:
+        mlp = self.mlp if mlp is None else mlp
+        if self.inputs is not None:
+            x = jnp.concatenate([x, jnp.atleast_1d(self.inputs(t))])
+        return mlp(x)
+
+    def solve(self, x0: Array, ts: Array, *, rtol: float = 1e-6, atol: float = 1e-8) -> Array:
+        """Digital solve (diffrax Tsit5, adaptive steps), saved at ``ts``."""
+        return aj._ode.integrate(lambda t, x: self.field(t, x), x0, ts, rtol=rtol, atol=atol)
+
+    def deploy(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray | None,
+               **loop_options) -> solvers.ClosedLoopIntegrator:
+        """Program the vector field onto ``crossbar`` arrays and close the loop."""
+        network = solvers.program_network(crossbar, self.mlp.weights, self.mlp.biases, key=key)
+        return solvers.ClosedLoopIntegrator(network, inputs=self.inputs, **loop_options)
+
+
+def train_neural_ode(
+    model: NeuralODE,
+    ts: Float[Array, " T"],
+    ys: Float[Array, "B T n"],
+    *,
+    key: PRNGKeyArray,
+    steps: int = 2000,
+    segment: int = 8,
+    batch: int = 64,
+    learning_rate: float = 3e-3,
+    weight_noise: float = 0.05,
+) -> tuple[NeuralODE, Array]:
+    """Fit ``model`` to trajectories by multiple shooting: random segments of ``segment``
+    saved steps are integrated from their first point (Heun steps of the data spacing, one
+    diffrax solve per segment, vmapped) and matched in mean squared error. Weights are
+    multiplied by ``1 + n`` (``n ~ N(0, weight_noise²)``, resampled per step) so the twin
+    tolerates programming noise. Adam with cosine decay; the loop is one ``lax.scan``.
+    Returns the trained model and the loss history."""
+    aj._validation.check_int("segment", segment, lower=1, upper=ts.shape[0] - 1)
+    dt = ts[1] - ts[0]
+    n_traj, n_t = ys.shape[:2]
+    schedule = optax.cosine_decay_schedule(learning_rate, steps)
+    optimiser = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    params, static = eqx.partition(model.mlp, eqx.is_inexact_array)
+
+    def segment_loss(mlp, i, j):
+        t0 = ts[j]
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(lambda t, x, _: model.field(t, x, mlp)), diffrax.Heun(), t0,
+            t0 + segment * dt, dt, ys[i, j],
+            saveat=diffrax.SaveAt(ts=t0 + dt * jnp.arange(1, segment + 1)),
+            max_steps=segment + 1)
+        target = jax.lax.dynamic_slice_in_dim(ys[i], j + 1, segment)
+        return jnp.mean((sol.ys - target) ** 2)
+
+    def loss_fn(params, key):
+        k_noise, k_i, k_j = jr.split(key, 3)
+        mlp = eqx.combine(params, static)
+        leaves, treedef = jax.tree_util.tree_flatten(mlp)
+        noise_keys = jr.split(k_noise, len(leaves))
+        mlp = jax.tree_util.tree_unflatten(treedef, [
+            leaf * (1 + weight_noise * jr.normal(k, leaf.shape, leaf.dtype))
+            for leaf, k in zip(leaves, noise_keys, strict=True)])
+        i = jr.randint(k_i, (batch,), 0, n_traj)
+        j = jr.randint(k_j, (batch,), 0, n_t - segment)
+        return jnp.mean(jax.vmap(segment_loss, in_axes=(None, 0, 0))(mlp, i, j))
+
+    def step(carry, key):
+        params, state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(params, key)
+        updates, state = optimiser.update(grads, state, params)
+        return (optax.apply_updates(params, updates), state), loss
+
+    @jax.jit
+    def run(params, key):
+        (params, _), losses = jax.lax.scan(step, (params, optimiser.init(params)),
+                                           jr.split(key, steps))
+        return params, losses
+
+    params, losses = run(params, key)
+    return eqx.tree_at(lambda m: m.mlp, model, eqx.combine(params, static)), losses
+
+
+def rmse(a: Array, b: Array, axis=-1) -> Array:
+    """Root-mean-square difference over ``axis``."""
+    return jnp.sqrt(jnp.mean((a - b) ** 2, axis=axis))
+
+
+def timed(fn: Callable, *args, repeats: int = 3) -> tuple[object, float]:
+    """Result of ``fn(*args)`` and its best wall time [s] over ``repeats`` runs (after one
+    warm-up run that compiles)."""
+    out = jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - start)
+    return out, best

@@ -14,6 +14,8 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 import analogjax as aj
 
+from ._fit import fit
+
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
     """scikit-learn's 8×8 digits (1797 images, shipped with the package): pixels scaled to
@@ -122,25 +124,13 @@ def train_mlp(
     optimiser = optax.adam(learning_rate)
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
-    def loss_fn(params, xb, yb, key):
-        m = eqx.combine(params, static)
-        if weight_noise > 0:
-            m = aj.inject_weight_noise(m, key=key, std=weight_noise, clip=noise_clip)
-        return optax.softmax_cross_entropy_with_integer_labels(m(xb), yb).mean()
-
-    def step(carry, key):
-        params, state = carry
+    def loss_fn(params, key):
         k_batch, k_noise = jr.split(key)
         idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
-        loss, grads = jax.value_and_grad(loss_fn)(params, x[idx], y[idx], k_noise)
-        updates, state = optimiser.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state), loss
+        m = eqx.combine(params, static)
+        if weight_noise > 0:
+            m = aj.inject_weight_noise(m, key=k_noise, std=weight_noise, clip=noise_clip)
+        return optax.softmax_cross_entropy_with_integer_labels(m(x[idx]), y[idx]).mean()
 
-    @jax.jit
-    def run(params, key):
-        (params, _), losses = jax.lax.scan(step, (params, optimiser.init(params)),
-                                           jr.split(key, steps))
-        return params, losses
-
-    params, losses = run(params, key)
+    params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps)
     return eqx.combine(params, static), losses

@@ -23,6 +23,7 @@ import analogjax as aj
 from analogjax import memristor as mem, solvers
 
 from ._classifier import MLP
+from ._fit import fit
 
 LORENZ96_SCALE = 10.0
 """Lorenz96 states are divided by this before they reach the network (units ≈ ±1)."""
@@ -132,19 +133,7 @@ def train_neural_ode(
         j = jr.randint(k_j, (batch,), 0, n_t - segment)
         return jnp.mean(jax.vmap(segment_loss, in_axes=(None, 0, 0))(mlp, i, j))
 
-    def step(carry, key):
-        params, state = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params, key)
-        updates, state = optimiser.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state), loss
-
-    @jax.jit
-    def run(params, key):
-        (params, _), losses = jax.lax.scan(step, (params, optimiser.init(params)),
-                                           jr.split(key, steps))
-        return params, losses
-
-    params, losses = run(params, key)
+    params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps)
     return eqx.tree_at(lambda m: m.mlp, model, eqx.combine(params, static)), losses
 
 

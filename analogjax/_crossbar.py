@@ -17,7 +17,7 @@ from ._mapping import AbstractMapping, DifferentialMapping
 from ._validation import check_finite_array, check_int
 
 
-def _safe_sqrt(x: Array) -> Array:
+def safe_sqrt(x: Array) -> Array:
     """sqrt with a zero (not NaN) gradient at 0."""
     positive = x > 0
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
@@ -185,10 +185,8 @@ class ProgrammedCrossbar(eqx.Module):
         g = self.conductances(t)
         s = self.weight_per_siemens[:, None]  # (R, 1, C, k)
         weights = self._to_weight_layout(xbar.mapping.effective(g) * s)
-        variance = xbar.mapping.output_variance(xbar.device.read_noise_std(g) ** 2)
-        total = jnp.sum(xbar.mapping.select_columns(g, xbar.usable_cols), axis=0)
-        if xbar.mapping.reference_columns:
-            total = total[..., :-1] + total[..., -1:]
+        variance = xbar.mapping.per_output_sum(xbar.device.read_noise_std(g) ** 2)
+        total = xbar.mapping.per_output_sum(g)
         return AnalogMatrices(
             weights=weights,
             read_variance=self._to_weight_layout(variance * s**2),
@@ -253,7 +251,7 @@ class ProgrammedCrossbar(eqx.Module):
         else:
             var_matrix = xbar.mapping.noise_variance_matrix(xbar.device.read_noise_std(g) ** 2)
             variance = v2 @ var_matrix.reshape(n_row, rows, -1)
-        std = _safe_sqrt(variance).reshape(n_row, batch, n_slices, n_col, cols_phys)
+        std = safe_sqrt(variance).reshape(n_row, batch, n_slices, n_col, cols_phys)
         # Counter of each draw = its index in the batch-first layout (B, S, R, C, cols), so a
         # given input row sees the same noise whatever the batch size.
         r, b, s_, c, o = (jax.lax.broadcasted_iota(jnp.uint32, std.shape, d) for d in range(5))

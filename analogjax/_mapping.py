@@ -52,9 +52,11 @@ class AbstractMapping(eqx.Module):
         """Per-cell variances [S²] reduced to the matrix that multiplies ``v²``."""
 
     @abc.abstractmethod
-    def output_variance(self, var: Float[Array, "P R rows C cols_phys"]) -> Array:
-        """Per-cell variances [S²] → the variance ``(R, rows, C, cols)`` each input adds to
-        each output (reference columns included; their correlation across outputs is not)."""
+    def per_output_sum(self, a: Float[Array, "P R rows C cols_phys"]) -> Array:
+        """Sum of a per-cell quantity over the cells between each input and each output,
+        ``(R, rows, C, cols)``: both cells of a pair; a reference cell counted with every
+        output (e.g. variances [S²], whose correlation across outputs this drops, or
+        conductances [S])."""
 
     @abc.abstractmethod
     def combine_noise(self, std: Array, z: Array) -> Array:
@@ -90,8 +92,8 @@ class DifferentialMapping(AbstractMapping):
     def noise_variance_matrix(self, var):
         return var[0] + var[1]
 
-    def output_variance(self, var):
-        return var[0] + var[1]
+    def per_output_sum(self, a):
+        return a[0] + a[1]
 
     def combine_noise(self, std, z):
         return std * z
@@ -128,8 +130,8 @@ class OffsetMapping(AbstractMapping):
     def noise_variance_matrix(self, var):
         return var[0]
 
-    def output_variance(self, var):
-        return var[0, ..., :-1] + var[0, ..., -1:]
+    def per_output_sum(self, a):
+        return a[0, ..., :-1] + a[0, ..., -1:]
 
     def combine_noise(self, std, z):
         return std[..., :-1] * z[..., :-1] - std[..., -1:] * z[..., -1:]

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from analogjax import _rng
+from analogjax._validation import is_concrete
 
 
 class GridBrownianPath(diffrax.AbstractBrownianPath):
@@ -38,17 +39,20 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
         if not tol > 0 or not max_step >= tol:
             raise ValueError(f"GridBrownianPath needs tol > 0 and max_step >= tol; got "
                              f"tol={tol}, max_step={max_step}")
-        self.t0, self.t1, self.tol, self.max_step, self.key = t0, t1, float(tol), float(
-            max_step), key
+        self.t0, self.t1, self.key = t0, t1, key
+        self.tol, self.max_step = float(tol), float(max_step)
         dtype = jnp.result_type(float) if dtype is None else dtype
         self.shape = jax.ShapeDtypeStruct(tuple(shape), dtype)
-        self.levy_area = diffrax.BrownianIncrement
+        if is_concrete((t0, t1)):
+            draws = (math.ceil(float(t1 - t0) / self.tol) + self._cells) * math.prod(shape)
+            if draws >= 2**32:
+                raise ValueError(f"GridBrownianPath needs {draws} draws (>= 2**32): raise tol "
+                                 "or shorten the interval")
 
     @property
     def _cells(self) -> int:
         return math.ceil(self.max_step / self.tol) + 2
 
-    @eqx.filter_jit
     def evaluate(self, t0, t1=None, left: bool = True, use_levy: bool = False):
         if t1 is None:
             raise ValueError("GridBrownianPath gives increments: call evaluate(t0, t1)")

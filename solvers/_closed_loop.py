@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 import analogjax as aj
+from analogjax._crossbar import safe_sqrt
 from analogjax._validation import check_range
 from analogjax.circuits import OpAmp
 
@@ -169,8 +170,8 @@ class ClosedLoopIntegrator(eqx.Module):
         return sum(self.network.hidden_sizes) + 2 * self.state_size
 
     def _noise_densities(self, matrices) -> tuple[list, Array]:
-        """Per layer: (read-noise scale, input-independent density) in units²·s, and the
-        integrator's own density [units²·s]."""
+        """Per layer: (read-noise density per unit input², input-independent density) in
+        units²·s, and the integrator's own density [units²·s]. Computed once per solve."""
         noise, opamp = self.noise, self.opamp
         kt2 = 2 * BOLTZMANN * noise.temperature
         e_n2 = opamp.noise_density**2 / 2  # two-sided
@@ -189,9 +190,10 @@ class ClosedLoopIntegrator(eqx.Module):
                       else jnp.zeros(()))
         return layers, integrator
 
-    def _field(self, matrices, s, x, dw, collect: bool = False):
-        """Drift and (when ``dw`` is given) noise increment at model time ``s``; with
-        ``collect`` also every layer's input (units)."""
+    def _field(self, matrices, densities, s, x, dw, collect: bool = False):
+        """Drift and (when ``dw`` is given) noise increment at model time ``s``; ``densities``
+        from ``_noise_densities`` (None: no device or circuit noise); with ``collect`` also
+        every layer's input (units)."""
         network, opamp = self.network, self.opamp
         inverse_gain = opamp.inverse_gain
         h = x
@@ -205,8 +207,7 @@ class ClosedLoopIntegrator(eqx.Module):
             raise ValueError(f"state plus inputs must have {network.in_features} entries; "
                              f"got {h.shape[0]}")
         drive = _constant_or(self.drive, s, 0.0)
-        densities, integrator_density = (self._noise_densities(matrices) if dw is not None
-                                         else (None, None))
+        loop_noise = dw is not None and densities is not None
         tangent = jnp.zeros_like(h)
         offset = 0
         sqrt_tau = jnp.sqrt(self.tau)
@@ -219,13 +220,14 @@ class ClosedLoopIntegrator(eqx.Module):
             tia_gain = 1 / (1 + (1 + m.total_conductance) * inverse_gain)
             z = (m.weights @ inp) * tia_gain
             tangent = (m.weights @ tangent_inp) * tia_gain
-            if dw is not None:
-                read, fixed = densities[i]
+            if loop_noise:
+                layer_densities, integrator_density = densities
+                read, fixed = layer_densities[i]
                 variance = fixed if read is None else fixed + read @ (inp * inp)
                 if i == last:
                     variance = variance + integrator_density
                 n = m.weights.shape[0]
-                tangent = tangent + jnp.sqrt(variance) / sqrt_tau * dw[offset:offset + n]
+                tangent = tangent + safe_sqrt(variance) / sqrt_tau * dw[offset:offset + n]
                 offset += n
             if i < last:
                 pre = (z + drive) * self.v_unit
@@ -239,7 +241,7 @@ class ClosedLoopIntegrator(eqx.Module):
         if dw is not None:
             noise = gain * f_noise / (1 + inverse_gain)
             if self.injected_noise is not None:
-                noise = noise + self.injected_noise(s) * dw[offset:]
+                noise = noise + self.injected_noise(s) * dw[-self.state_size:]
         if opamp.v_rail is not None:
             x_rail = opamp.v_rail / self.v_unit
             out = ((x >= x_rail) & (drift > 0)) | ((x <= -x_rail) & (drift < 0))
@@ -261,7 +263,7 @@ class ClosedLoopIntegrator(eqx.Module):
         duration = solution.physical_ts[-1] - solution.physical_ts[0]
 
         def inputs_at(s, x):
-            return self._field(matrices, s, x, None, collect=True)[2]
+            return self._field(matrices, None, s, x, None, collect=True)[2]
 
         per_time = jax.vmap(inputs_at)(solution.ts, solution.xs)
         crossbar = sum(aj.energy.crossbar_read_energy(m.cell_conductance.T,
@@ -336,8 +338,7 @@ class ClosedLoopIntegrator(eqx.Module):
         if noisy and dt is None:
             raise ValueError("dt (model-time step) is required for a noisy (SDE) solve")
         matrices = self.network.matrices(device_age)
-        if self.noise is None:
-            matrices = tuple(_without_noise(m) for m in matrices)
+        densities = None if self.noise is None else self._noise_densities(matrices)
         path = None
         if noisy:
             tol = dt if brownian_tol is None else brownian_tol
@@ -352,7 +353,7 @@ class ClosedLoopIntegrator(eqx.Module):
             solver = diffrax.Heun() if solver is None else solver
         elif solver is None:
             solver = diffrax.Tsit5()
-        field = lambda s, x, dw: self._field(matrices, s, x, dw)  # noqa: E731
+        field = lambda s, x, dw: self._field(matrices, densities, s, x, dw)  # noqa: E731
         if dt is None:
             controller = diffrax.PIDController(rtol=rtol, atol=atol)
         else:
@@ -364,8 +365,3 @@ class ClosedLoopIntegrator(eqx.Module):
             max_steps=max_steps, throw=throw)
         return LoopSolution(ts=ts, xs=solution.ys, physical_ts=ts * self.tau,
                             result=solution.result, stats=solution.stats)
-
-
-def _without_noise(m: aj.AnalogMatrices) -> aj.AnalogMatrices:
-    return eqx.tree_at(lambda a: a.read_variance, m, jnp.zeros_like(m.read_variance))
-

@@ -184,3 +184,26 @@ def test_energy_of_a_constant_state_matches_hand_count():
         np.testing.assert_allclose(parts["time"], duration)
         np.testing.assert_allclose(loop.digital_energy_per_evaluation(), 2 * (4.6e-12 + 5e-12))
         np.testing.assert_allclose(model.dac(8, 10), 10 * 1.2e-15 * 256)
+
+
+def test_injected_noise_alone_and_noiseless_devices_keep_gradients_finite():
+    """An injected source without device/circuit noise is a plain OU process; zero read
+    variance (ideal devices, circuit noise off) leaves gradients finite."""
+    with jax.enable_x64(True):
+        xbar = aj.Crossbar(aj.IdealDevice(g_min=0.0, g_max=25 * uS), rows=4, cols=4, **IDEAL_IO)
+        network = solvers.program_network(xbar, [jnp.array([[-1.0]])], [jnp.zeros(1)])
+        ts = jnp.array([0.0, 3.0])
+        injected = solvers.ClosedLoopIntegrator(network, injected_noise=lambda s: 0.5)
+        keys = jax.random.split(jax.random.key(0), 2000)
+        x = np.asarray(jax.jit(jax.vmap(lambda k: injected.solve(
+            jnp.zeros(1), ts, key=k, dt=0.05).xs[-1, 0]))(keys))
+        expected = 0.25 / 2 * (1 - np.exp(-6.0))
+        assert abs(x.var() - expected) < 5 * expected * np.sqrt(2 / 2000)
+
+        def loss(c):
+            loop = solvers.ClosedLoopIntegrator(network, capacitance=c,
+                                                noise=solvers.LoopNoise(circuit=False))
+            return jnp.sum(loop.solve(jnp.array([0.3]), ts, key=jax.random.key(1),
+                                      dt=0.1).xs ** 2)
+
+        assert np.isfinite(float(jax.jit(jax.grad(loss))(1e-11)))

@@ -41,16 +41,30 @@ def uniform_from_bits(bits: Array, dtype=jnp.float32) -> Array:
     return ((bits >> 9).astype(dtype) + 0.5) * (1.0 / 2**23)
 
 
+def seed_words(key: PRNGKeyArray) -> Array:
+    """The two uint32 seed words of the hash, drawn from ``key`` (draw once, reuse)."""
+    return jr.bits(key, (2,), jnp.uint32)
+
+
+def uniform_from_seed(seed: Array, counter: Array, dtype=jnp.float32) -> Array:
+    """Uniform numbers on the open interval (0, 1), one per counter value."""
+    return uniform_from_bits(_mix32(_mix32(counter ^ seed[0]) + seed[1]), dtype)
+
+
+def normal_from_seed(seed: Array, counter: Array, dtype=jnp.float32) -> Array:
+    """Standard normal numbers, one per counter value."""
+    u = uniform_from_seed(seed, counter, dtype)
+    return jnp.sqrt(jnp.asarray(2.0, dtype)) * jax.scipy.special.erfinv(2 * u - 1)
+
+
 def uniform_from_counter(key: PRNGKeyArray, counter: Array, dtype=jnp.float32) -> Array:
     """Uniform numbers on the open interval (0, 1), one per counter value."""
-    seed = jr.bits(key, (2,), jnp.uint32)
-    return uniform_from_bits(_mix32(_mix32(counter ^ seed[0]) + seed[1]), dtype)
+    return uniform_from_seed(seed_words(key), counter, dtype)
 
 
 def normal_from_counter(key: PRNGKeyArray, counter: Array, dtype=jnp.float32) -> Array:
     """Standard normal numbers, one per counter value."""
-    u = uniform_from_counter(key, counter, dtype)
-    return jnp.sqrt(jnp.asarray(2.0, dtype)) * jax.scipy.special.erfinv(2 * u - 1)
+    return normal_from_seed(seed_words(key), counter, dtype)
 
 
 def uniform(key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float32) -> Array:

@@ -9,6 +9,19 @@ from ._classifier import (
     load_digits_split as load_digits_split,
     train_mlp as train_mlp,
 )
+from ._diffusion import (
+    NULL_LABEL as NULL_LABEL,
+    ScoreNet as ScoreNet,
+    ring_samples as ring_samples,
+    train_score_net as train_score_net,
+)
+from ._metrics import (
+    histogram_kl as histogram_kl,
+    histogram_l2 as histogram_l2,
+    mmd as mmd,
+    sample_metrics as sample_metrics,
+    sliced_wasserstein as sliced_wasserstein,
+)
 from ._twin import (
     LORENZ96_SCALE as LORENZ96_SCALE,
     NeuralODE as NeuralODE,
@@ -18,4 +31,10 @@ from ._twin import (
     rmse as rmse,
     timed as timed,
     train_neural_ode as train_neural_ode,
+)
+from ._vae import (
+    LATENT_SCALE as LATENT_SCALE,
+    DigitVAE as DigitVAE,
+    load_digit_classes as load_digit_classes,
+    train_vae as train_vae,
 )

@@ -8,6 +8,14 @@ from ._closed_loop import (
     LoopNoise as LoopNoise,
     LoopSolution as LoopSolution,
 )
+from ._diffusion import (
+    VPSDE as VPSDE,
+    AbstractDiffusionSampler as AbstractDiffusionSampler,
+    AnalogSampler as AnalogSampler,
+    DigitalSampler as DigitalSampler,
+    ReverseDiffusion as ReverseDiffusion,
+    Samples as Samples,
+)
 from ._network import (
     CrossbarNetwork as CrossbarNetwork,
     mlp_forward as mlp_forward,

@@ -20,7 +20,8 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
     The increment of grid cell ``k`` in dimension ``d`` is ``√tol·z`` with ``z`` drawn by a
     counter-based hash of ``(key, k, d)``, so any step that is a multiple of ``tol`` sees
     exactly the same path (results do not depend on the step size), and a step costs
-    ``⌈dt/tol⌉ + 1`` draws per dimension instead of a virtual tree's ``log2(T/tol)`` levels of
+    ``⌈dt/tol⌉ + 1`` draws per dimension (one when the step is ``tol``: each step then
+    takes the cell nearest its start) instead of a virtual tree's ``log2(T/tol)`` levels of
     key splitting. The path is piecewise linear at resolution ``tol`` (as a
     ``diffrax.VirtualBrownianTree`` is to within its tolerance). ``max_step`` (static)
     bounds the steps it will be asked for.
@@ -31,7 +32,8 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
     tol: float = eqx.field(static=True)
     shape: jax.ShapeDtypeStruct = eqx.field(static=True)
     max_step: float = eqx.field(static=True)
-    key: PRNGKeyArray
+    seed: Array
+    """Two uint32 words drawn from the key (the counter hash's seed)."""
     levy_area: type = eqx.field(default=diffrax.BrownianIncrement, static=True)
 
     def __init__(self, t0, t1, tol: float, shape: tuple[int, ...], key: PRNGKeyArray,
@@ -39,7 +41,8 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
         if not tol > 0 or not max_step >= tol:
             raise ValueError(f"GridBrownianPath needs tol > 0 and max_step >= tol; got "
                              f"tol={tol}, max_step={max_step}")
-        self.t0, self.t1, self.key = t0, t1, key
+        self.t0, self.t1 = t0, t1
+        self.seed = _rng.seed_words(key)
         self.tol, self.max_step = float(tol), float(max_step)
         dtype = jnp.result_type(float) if dtype is None else dtype
         self.shape = jax.ShapeDtypeStruct(tuple(shape), dtype)
@@ -51,7 +54,7 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
 
     @property
     def _cells(self) -> int:
-        return math.ceil(self.max_step / self.tol) + 2
+        return math.ceil(self.max_step / self.tol) + 1
 
     def evaluate(self, t0, t1=None, left: bool = True, use_levy: bool = False):
         if t1 is None:
@@ -60,13 +63,26 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
         size = math.prod(self.shape.shape)
         u0 = (t0 - self.t0) / self.tol
         u1 = (t1 - self.t0) / self.tol
-        first = jnp.floor(u0)
+        if self.max_step == self.tol:
+            # steps of one cell (the solver's step is the grid): each step takes the cell
+            # nearest its start, so float drift of the step times never splits a draw
+            cell = jnp.round(u0).astype(jnp.uint32)
+            counter = cell * jnp.uint32(size) + jnp.arange(size, dtype=jnp.uint32)
+            z = _rng.normal_from_seed(self.seed, counter, dtype)
+            fraction = jnp.clip(u1 - u0, 0.0, 1.0).astype(dtype)
+            increment = (fraction * jnp.sqrt(jnp.asarray(self.tol, dtype)) * z).reshape(
+                self.shape.shape)
+            return diffrax.BrownianIncrement(dt=t1 - t0, W=increment) if use_levy \
+                else increment
+        # a step starting within 1e-4 of a grid point starts there (float error of t0 + k·dt;
+        # the dropped sliver is at most 1e-4 of a cell)
+        first = jnp.floor(u0 + 1e-4)
         cells = first + jnp.arange(self._cells, dtype=first.dtype)
         # fraction of each grid cell inside [u0, u1]
         overlap = jnp.clip(jnp.minimum(cells + 1, u1) - jnp.maximum(cells, u0), 0.0, 1.0)
         counter = (cells.astype(jnp.uint32)[:, None] * jnp.uint32(size)
                    + jnp.arange(size, dtype=jnp.uint32)[None, :])
-        z = _rng.normal_from_counter(self.key, counter, dtype)
+        z = _rng.normal_from_seed(self.seed, counter, dtype)
         increment = (overlap.astype(dtype) @ z) * jnp.sqrt(jnp.asarray(self.tol, dtype))
         increment = increment.reshape(self.shape.shape)
         return diffrax.BrownianIncrement(dt=t1 - t0, W=increment) if use_levy else increment

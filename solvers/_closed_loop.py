@@ -9,6 +9,7 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 import analogjax as aj
@@ -141,7 +142,6 @@ class ClosedLoopIntegrator(eqx.Module):
     """``b(s)``: gain on the network output, scalar or (n,) (default 1)."""
     injected_noise: Schedule | None = None
     """``c(s)``: intensity of an injected noise source (units per √s), scalar or (n,)."""
-
     def __check_init__(self):
         check_range("ClosedLoopIntegrator.resistance", self.resistance, lower=0.0,
                     lower_open=True, unit="ohm")
@@ -166,8 +166,11 @@ class ClosedLoopIntegrator(eqx.Module):
 
     @property
     def noise_size(self) -> int:
-        """Brownian dimensions: one per hidden unit and two per state (loop, injected)."""
-        return sum(self.network.hidden_sizes) + 2 * self.state_size
+        """Brownian dimensions: with ``noise``, one per hidden unit and one per state (the
+        loop's own sources); with ``injected_noise``, one more per state."""
+        n = self.state_size
+        loop = sum(self.network.hidden_sizes) + n if self.noise is not None else 0
+        return loop + (n if self.injected_noise is not None else 0)
 
     def _noise_densities(self, matrices) -> tuple[list, Array]:
         """Per layer: (read-noise density per unit input², input-independent density) in
@@ -190,12 +193,11 @@ class ClosedLoopIntegrator(eqx.Module):
                       else jnp.zeros(()))
         return layers, integrator
 
-    def _field(self, matrices, densities, s, x, dw, collect: bool = False):
-        """Drift and (when ``dw`` is given) noise increment at model time ``s``; ``densities``
-        from ``_noise_densities`` (None: no device or circuit noise); with ``collect`` also
-        every layer's input (units)."""
+    def _forward(self, matrices, densities, s, x, perturbations):
+        """The network output ``f`` (units) with ``perturbations[l]`` added to layer ``l``'s
+        output; aux: every layer's input and its noise variance density [units²·s] (None
+        without ``densities``)."""
         network, opamp = self.network, self.opamp
-        inverse_gain = opamp.inverse_gain
         h = x
         if self.inputs is not None:
             u = self.inputs(s)
@@ -207,46 +209,54 @@ class ClosedLoopIntegrator(eqx.Module):
             raise ValueError(f"state plus inputs must have {network.in_features} entries; "
                              f"got {h.shape[0]}")
         drive = _constant_or(self.drive, s, 0.0)
-        loop_noise = dw is not None and densities is not None
-        tangent = jnp.zeros_like(h)
-        offset = 0
-        sqrt_tau = jnp.sqrt(self.tau)
         last = len(matrices) - 1
-        layer_inputs = []
+        layer_inputs, variances = [], []
         for i, m in enumerate(matrices):
             inp = jnp.concatenate([h, jnp.ones((1,), h.dtype)])
             layer_inputs.append(inp)
-            tangent_inp = jnp.concatenate([tangent, jnp.zeros((1,), h.dtype)])
-            tia_gain = 1 / (1 + (1 + m.total_conductance) * inverse_gain)
-            z = (m.weights @ inp) * tia_gain
-            tangent = (m.weights @ tangent_inp) * tia_gain
-            if loop_noise:
+            tia_gain = 1 / (1 + (1 + m.total_conductance) * opamp.inverse_gain)
+            z = (m.weights @ inp) * tia_gain + perturbations[i]
+            if densities is not None:
                 layer_densities, integrator_density = densities
                 read, fixed = layer_densities[i]
                 variance = fixed if read is None else fixed + read @ (inp * inp)
-                if i == last:
-                    variance = variance + integrator_density
-                n = m.weights.shape[0]
-                tangent = tangent + safe_sqrt(variance) / sqrt_tau * dw[offset:offset + n]
-                offset += n
+                variances.append(variance + integrator_density if i == last else variance)
             if i < last:
-                pre = (z + drive) * self.v_unit
-                h, tangent = jax.jvp(lambda p: opamp.clip(network.activation(p)) / self.v_unit,
-                                     (pre,), (tangent * self.v_unit,))
-        f, f_noise = z, tangent
+                h = opamp.clip(network.activation((z + drive) * self.v_unit)) / self.v_unit
+        return z, (layer_inputs, variances if densities is not None else None)
+
+    def _field(self, matrices, densities, s, x, dw):
+        """Drift and (when ``dw`` is given) noise increment at model time ``s``; ``densities``
+        from ``_noise_densities`` (None: no device or circuit noise). Each layer's white noise
+        (``dw`` slices) is propagated to the output through the layers' local Jacobians (one
+        forward-mode pass: the small-noise limit of white noise behind a non-linear
+        activation)."""
+        inverse_gain = self.opamp.inverse_gain
+        zeros = tuple(jnp.zeros(m.weights.shape[0], x.dtype) for m in matrices)
+        loop_noise = dw is not None and densities is not None
+        forward = lambda p: self._forward(matrices, densities, s, x, p)  # noqa: E731
         gain = _constant_or(self.output_gain, s, 1.0)
+        n = self.state_size
+        noise = None
+        if not loop_noise:
+            f, _ = forward(zeros)
+        else:
+            sqrt_tau = jnp.sqrt(self.tau)
+            f, linear, (_, variances) = jax.linearize(forward, zeros, has_aux=True)
+            offsets = np.cumsum([0] + [v.shape[0] for v in variances])
+            tangents = tuple(safe_sqrt(v) / sqrt_tau * dw[a:b] for v, a, b in
+                             zip(variances, offsets[:-1], offsets[1:], strict=True))
+            noise = gain * linear(tangents) / (1 + inverse_gain)
         drift = gain * f + _constant_or(self.feedback, s, 0.0) * x - x * inverse_gain
         drift = drift / (1 + inverse_gain)
-        noise = None
-        if dw is not None:
-            noise = gain * f_noise / (1 + inverse_gain)
-            if self.injected_noise is not None:
-                noise = noise + self.injected_noise(s) * dw[-self.state_size:]
-        if opamp.v_rail is not None:
-            x_rail = opamp.v_rail / self.v_unit
+        if dw is not None and self.injected_noise is not None:
+            injected = self.injected_noise(s) * dw[-n:]
+            noise = injected if noise is None else noise + injected
+        if self.opamp.v_rail is not None:
+            x_rail = self.opamp.v_rail / self.v_unit
             out = ((x >= x_rail) & (drift > 0)) | ((x <= -x_rail) & (drift < 0))
             drift = jnp.where(out, 0.0, drift)
-        return (drift, noise, layer_inputs) if collect else (drift, noise)
+        return drift, noise
 
     def energy(self, solution: LoopSolution, *, model: aj.energy.EnergyModel | None = None,
                dac_bits: int = 8, dac_update_rate: float = 10e6, adc_bits: int = 8,
@@ -263,7 +273,8 @@ class ClosedLoopIntegrator(eqx.Module):
         duration = solution.physical_ts[-1] - solution.physical_ts[0]
 
         def inputs_at(s, x):
-            return self._field(matrices, None, s, x, None, collect=True)[2]
+            zeros = tuple(jnp.zeros(m.weights.shape[0], x.dtype) for m in matrices)
+            return self._forward(matrices, None, s, x, zeros)[1][0]
 
         per_time = jax.vmap(inputs_at)(solution.ts, solution.xs)
         crossbar = sum(aj.energy.crossbar_read_energy(m.cell_conductance.T,

@@ -1,0 +1,258 @@
+"""The score network of the resistive-memory diffusion solver (../shared/RESEARCH.md §1,
+arXiv 2404.05648), its noise-aware training, and its deployment on the analogue sampler."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import optax
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+
+import analogjax as aj
+from analogjax import solvers
+from analogjax._validation import check_int, check_range
+
+from ._fit import fit
+
+NULL_LABEL = -1
+"""The label of the unconditional (classifier-free) embedding."""
+
+
+def ring_samples(key: PRNGKeyArray, n: int, *, radius: float = 0.7,
+                 radius_std: float = 0.04) -> Float[Array, "n 2"]:
+    """The unconditional task: radius ``N(radius, radius_std²)``, angle ``U(0, 2π)``."""
+    check_int("n", n, lower=1)
+    k_r, k_a = jr.split(key)
+    r = radius + radius_std * jr.normal(k_r, (n,))
+    a = jr.uniform(k_a, (n,), maxval=2 * jnp.pi)
+    return jnp.stack([r * jnp.cos(a), r * jnp.sin(a)], axis=-1)
+
+
+class ScoreNet(eqx.Module):
+    """MLP ``d → h → h → d`` (ReLU) whose output ``f`` gives the score ``output_scale·f``:
+
+        h1 = ReLU(W1·x + b1 + e(t) + c),  h2 = ReLU(W2·h1 + b2 + e(t) + c),  f = W3·h2 + b3,
+
+    with ``e(t) = [sin(2π·w·t), cos(2π·w·t)]`` for ``h/2`` fixed frequencies ``w ~ N(0, 1)``
+    and, for conditional models, the class embedding ``c = Linear(K, h)–GELU–Linear(h, h)``
+    of the one-hot label (all zeros for ``NULL_LABEL``, the unconditional embedding of
+    classifier-free guidance). In hardware W1–W3 (biases as an extra word line) are the
+    crossbars; ``e(t) + c`` is a DAC drive."""
+
+    weights: tuple[Float[Array, "out in"], ...]
+    biases: tuple[Float[Array, " out"], ...]
+    frequencies: Float[Array, " half"]
+    """Fixed time-embedding frequencies (not trained)."""
+    class_weights: tuple[Float[Array, "out in"], ...]
+    class_biases: tuple[Float[Array, " out"], ...]
+    output_scale: float = eqx.field(default=5.0, static=True)
+
+    def __init__(self, data_dim: int = 2, hidden: int = 14, n_classes: int = 0, *,
+                 key: PRNGKeyArray, output_scale: float = 5.0):
+        check_int("data_dim", data_dim, lower=1)
+        check_int("hidden", hidden, lower=2)
+        check_int("n_classes", n_classes, lower=0)
+        if hidden % 2:
+            raise ValueError(f"hidden must be even (sin and cos embeddings); got {hidden}")
+        check_range("output_scale", output_scale, lower=0.0, lower_open=True)
+        keys = jr.split(key, 6)
+        sizes = (data_dim, hidden, hidden, data_dim)
+
+        def linear(k, n_in, n_out):  # PyTorch's default (Kaiming-uniform) initialisation
+            bound = 1 / jnp.sqrt(n_in)
+            kw, kb = jr.split(k)
+            return (jr.uniform(kw, (n_out, n_in), minval=-bound, maxval=bound),
+                    jr.uniform(kb, (n_out,), minval=-bound, maxval=bound))
+
+        layers = [linear(k, i, o) for k, i, o in zip(keys[:3], sizes[:-1], sizes[1:],
+                                                      strict=True)]
+        self.weights = tuple(w for w, _ in layers)
+        self.biases = tuple(b for _, b in layers)
+        self.frequencies = jr.normal(keys[3], (hidden // 2,))
+        cls = [linear(keys[4], n_classes, hidden), linear(keys[5], hidden, hidden)] \
+            if n_classes else []
+        self.class_weights = tuple(w for w, _ in cls)
+        self.class_biases = tuple(b for _, b in cls)
+        self.output_scale = float(output_scale)
+
+    @property
+    def data_dim(self) -> int:
+        return self.weights[0].shape[1]
+
+    @property
+    def hidden(self) -> int:
+        return self.weights[0].shape[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.class_weights[0].shape[1] if self.class_weights else 0
+
+    def embedding(self, t: Float[ArrayLike, ""], label: Int[ArrayLike, ""] | None = None
+                  ) -> Float[Array, " h"]:
+        """The drive ``e(t) + c(label)`` at diffusion time ``t``."""
+        phase = 2 * jnp.pi * jax.lax.stop_gradient(self.frequencies) * t
+        e = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
+        if not self.n_classes:
+            return e
+        label = NULL_LABEL if label is None else label
+        onehot = jax.nn.one_hot(label, self.n_classes)
+        (w1, w2), (b1, b2) = self.class_weights, self.class_biases
+        return e + w2 @ jax.nn.gelu(w1 @ onehot + b1, approximate=False) + b2
+
+    def hidden_and_output(self, x: Float[Array, " d"], t, label=None):
+        """Both hidden activations and the output ``f`` (one sample)."""
+        drive = self.embedding(t, label)
+        (w1, w2, w3), (b1, b2, b3) = self.weights, self.biases
+        h1 = jax.nn.relu(w1 @ x + b1 + drive)
+        h2 = jax.nn.relu(w2 @ h1 + b2 + drive)
+        return (h1, h2), w3 @ h2 + b3
+
+    def __call__(self, x: Float[Array, " d"], t, label=None) -> Float[Array, " d"]:
+        """The network output ``f(x, t)`` (the score is ``output_scale·f``)."""
+        return self.hidden_and_output(x, t, label)[1]
+
+    def score(self, x, t, label=None):
+        return self.output_scale * self(x, t, label)
+
+    def guided(self, label: int | None = None, guidance: float = 0.0):
+        """The network the hardware holds for ``label`` with classifier-free guidance
+        ``w``: ``(weights, biases, drive(t))`` of an MLP whose output is
+        ``(1 + w)·f(x, t, label) − w·f(x, t, ∅)``. With ``w ≠ 0`` it is two copies of the
+        network side by side (W1 stacked, W2 block-diagonal, W3 as ``[(1+w)·W3, −w·W3]``)
+        with the class and the null embedding as their drives: one loop evaluates both."""
+        check_range("guidance", guidance, lower=0.0)
+        if label is not None and not self.n_classes:
+            raise ValueError("label given to an unconditional ScoreNet")
+        if guidance == 0.0 or not self.n_classes:
+            return self.weights, self.biases, lambda t: self.embedding(t, label)
+        (w1, w2, w3), (b1, b2, b3) = self.weights, self.biases
+        zero = jnp.zeros_like(w2)
+        weights = (jnp.concatenate([w1, w1]),
+                   jnp.block([[w2, zero], [zero, w2]]),
+                   jnp.concatenate([(1 + guidance) * w3, -guidance * w3], axis=1))
+        biases = (jnp.concatenate([b1, b1]), jnp.concatenate([b2, b2]), b3)
+
+        def drive(t):
+            return jnp.concatenate([self.embedding(t, label), self.embedding(t, NULL_LABEL)])
+
+        return weights, biases, drive
+
+    def digital_sampler(self, reverse: solvers.ReverseDiffusion | None = None,
+                        label: int | None = None, guidance: float = 0.0
+                        ) -> solvers.DigitalSampler:
+        """The software baseline (Euler–Maruyama) for this network."""
+        weights, biases, drive = self.guided(label, guidance)
+        reverse = self.reverse() if reverse is None else reverse
+        return solvers.DigitalSampler(
+            reverse, lambda x, t: solvers.mlp_forward(weights, biases, x, drive=drive(t)),
+            self.data_dim)
+
+    def analog_sampler(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray,
+                       reverse: solvers.ReverseDiffusion | None = None,
+                       label: int | None = None, guidance: float = 0.0,
+                       **loop_options) -> solvers.AnalogSampler:
+        """Program the (guided) network onto ``crossbar`` arrays (one chip, from ``key``)
+        and return its analogue sampler; ``loop_options`` go to ``solvers.AnalogSampler``
+        (R, C, v_unit, opamp, noise, noise_gain, schedule DAC)."""
+        weights, biases, drive = self.guided(label, guidance)
+        network = solvers.program_network(crossbar, weights, biases, key=key)
+        reverse = self.reverse() if reverse is None else reverse
+        return solvers.AnalogSampler(reverse, network, drive, **loop_options)
+
+    def reverse(self, **options) -> solvers.ReverseDiffusion:
+        """The reverse process with this network's output scale."""
+        return solvers.ReverseDiffusion(score_scale=self.output_scale, **options)
+
+    def save(self, path: str | Path) -> None:
+        """Save hyperparameters (a JSON line) and arrays (equinox leaf serialisation)."""
+        header = {"data_dim": self.data_dim, "hidden": self.hidden,
+                  "n_classes": self.n_classes, "output_scale": self.output_scale}
+        with open(path, "wb") as f:
+            f.write((json.dumps(header) + "\n").encode())
+            eqx.tree_serialise_leaves(f, self)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScoreNet:
+        """Load a network written by ``save``."""
+        with open(path, "rb") as f:
+            header = json.loads(f.readline().decode())
+            like = cls(**header, key=jr.key(0))
+            return eqx.tree_deserialise_leaves(f, like)
+
+
+def train_score_net(
+    net: ScoreNet,
+    data: Float[ArrayLike, "n d"],
+    labels: Int[ArrayLike, " n"] | None = None,
+    *,
+    key: PRNGKeyArray,
+    steps: int = 20_000,
+    sde: solvers.VPSDE | None = None,
+    batch_size: int = 512,
+    learning_rate: float = 2e-4,
+    weight_decay: float = 3e-5,
+    clip_norm: float = 0.1,
+    ema: float = 0.95,
+    weight_noise: float = 0.1,
+    noise_clip: float = 0.2,
+    headroom: float = 1.5,
+    headroom_penalty: float = 1e-7,
+    label_drop: float = 0.1,
+) -> tuple[ScoreNet, Array]:
+    """Denoising score matching with the noise-aware recipe of arXiv 2404.05648: loss
+    ``mean((s·std + z)²) + α·Σ relu(h − headroom)`` over hidden activations ``h`` (op-amp
+    headroom; the published code's threshold penalty written as a hinge so that it has a
+    gradient), ``t ~ U(0, 1)``; AdamW (``learning_rate``, ``weight_decay``) after global-norm
+    clipping, EMA of the parameters; every weight and bias of W1–W3 multiplied by ``(1 + n)``,
+    ``n ~ N(0, weight_noise²)`` capped at ``noise_clip`` (``aj.inject_weight_noise``) per
+    step; labels replaced by ``NULL_LABEL`` with probability ``label_drop`` (classifier-free
+    guidance). Returns the EMA network and the loss per step."""
+    check_int("steps", steps, lower=1)
+    data = jnp.asarray(data)
+    check_int("batch_size", batch_size, lower=1, upper=data.shape[0])
+    if data.ndim != 2 or data.shape[1] != net.data_dim:
+        raise ValueError(f"data must have shape (n, {net.data_dim}); got {data.shape}")
+    conditional = net.n_classes > 0
+    if conditional != (labels is not None):
+        raise ValueError("labels are required for (and only for) a conditional ScoreNet")
+    labels = None if labels is None else jnp.asarray(labels, jnp.int32)
+    check_range("label_drop", label_drop, lower=0.0, upper=1.0)
+    sde = solvers.VPSDE() if sde is None else sde
+    trainable = eqx.tree_at(lambda m: m.frequencies, jax.tree.map(eqx.is_inexact_array, net),
+                            False)
+    params, static = eqx.partition(net, trainable)
+    crossbar_arrays = eqx.tree_at(  # the arrays programmed into resistive memory
+        lambda m: (m.weights, m.biases), jax.tree.map(lambda _: False, net),
+        (tuple(True for _ in net.weights), tuple(True for _ in net.biases)))
+    optimiser = optax.chain(optax.clip_by_global_norm(clip_norm),
+                            optax.adamw(learning_rate, weight_decay=weight_decay))
+
+    def loss_fn(params, key):
+        k_batch, k_t, k_z, k_noise, k_drop = jr.split(key, 5)
+        idx = jr.randint(k_batch, (batch_size,), 0, data.shape[0])
+        t = jr.uniform(k_t, (batch_size,))
+        z = jr.normal(k_z, (batch_size, net.data_dim))
+        xt = sde.perturb(data[idx], t, z)
+        model = eqx.combine(params, static)
+        if weight_noise > 0:
+            model = aj.inject_weight_noise(
+                model, key=k_noise, std=weight_noise, clip=noise_clip,
+                filter_spec=crossbar_arrays)
+        y = None
+        if conditional:
+            drop = jr.bernoulli(k_drop, label_drop, (batch_size,))
+            y = jnp.where(drop, NULL_LABEL, labels[idx])
+        (h1, h2), f = jax.vmap(model.hidden_and_output)(xt, t, y)
+        std = sde.std(t)[:, None]
+        dsm = jnp.mean((model.output_scale * f * std + z) ** 2)
+        over = jnp.sum(jax.nn.relu(h1 - headroom)) + jnp.sum(jax.nn.relu(h2 - headroom))
+        return dsm + headroom_penalty * over
+
+    params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps, ema=ema)
+    return eqx.combine(params, static), losses
+

@@ -3,6 +3,7 @@ solves ``dx/ds = f_θ(x, u(s))`` in continuous time, with noise as an SDE on dif
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import diffrax
@@ -287,7 +288,7 @@ class ClosedLoopIntegrator(eqx.Module):
         for schedule in (self.inputs, self.drive, self.feedback, self.output_gain,
                          self.injected_noise):
             if schedule is not None:
-                channels += int(jnp.size(jax.eval_shape(schedule, s0)))
+                channels += math.prod(jax.eval_shape(schedule, s0).shape)
         conversions = n + channels * jnp.ceil(duration * dac_update_rate)
         parts = {
             "crossbar": crossbar,

@@ -15,6 +15,7 @@ from ._diffusion import (
     ring_samples as ring_samples,
     train_score_net as train_score_net,
 )
+from ._fit import fit as fit
 from ._metrics import (
     histogram_kl as histogram_kl,
     histogram_l2 as histogram_l2,

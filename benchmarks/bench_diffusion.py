@@ -13,7 +13,6 @@ published sampler), same process, jitted, best of 3. Prints the ratio last (goal
 """
 
 import argparse
-import time
 
 import diffrax
 import jax
@@ -21,16 +20,6 @@ import jax.random as jr
 
 import analogjax as aj
 from analogjax import circuits, models, solvers
-
-
-def best_time(fn, *args, repeats=3):
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main():
@@ -51,9 +40,9 @@ def main():
                                                 solver=diffrax.Euler()).final)
     run_heun = jax.jit(lambda k: analog.sample(k, n, steps=evaluations // 2).final)
     key = jr.key(2)
-    t_digital = best_time(run_digital, key)
-    t_heun = best_time(run_heun, key)
-    t_euler = best_time(run_euler, key)
+    _, t_digital = models.timed(run_digital, key)
+    _, t_heun = models.timed(run_heun, key)
+    _, t_euler = models.timed(run_euler, key)
     print(f"device: {jax.devices()[0].device_kind}; {n} samples x {evaluations} evaluations")
     print(f"digital Euler-Maruyama:            {t_digital:8.3f} s")
     print(f"analogue, Euler ({evaluations} steps):     {t_euler:8.3f} s  "

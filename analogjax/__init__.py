@@ -6,6 +6,7 @@ from . import (
     ir_drop as ir_drop,
     memristor as memristor,
     presets as presets,
+    pruning as pruning,
     variation as variation,
 )
 from ._converters import ADC as ADC, DAC as DAC

@@ -96,16 +96,50 @@ class Crossbar(eqx.Module):
             raise ValueError("key is required to program a non-ideal device (programming "
                              "noise, variation, faults); pass key=jax.random.key(…)")
         out_features, in_features = weights.shape
-        n_row, n_col = self.tiles(out_features, in_features)
-        padded = jnp.pad(weights.T, ((0, n_row * self.rows - in_features),
-                                     (0, n_col * self.usable_cols - out_features)))
-        w = padded.reshape(n_row, self.rows, n_col, self.usable_cols)
+        w = self._to_tiles(weights)
         g_min = jnp.asarray(self.device.g_min, w.dtype)
         g_max = jnp.asarray(self.device.g_max, w.dtype)
         g_target, weight_per_siemens = self.mapping.targets(w, g_min, g_max)
         cells = self.device.program(g_target, key=key)
+        return self._instance(cells, weight_per_siemens[:, 0], out_features, in_features)
+
+    def _to_tiles(self, a: Float[Array, "... out in"]) -> Float[Array, "... R rows C cols"]:
+        """Lay a (…, out, in) array out as tiles (…, R, rows, C, usable_cols), zero-padded."""
+        *lead, out_features, in_features = a.shape
+        n_row, n_col = self.tiles(out_features, in_features)
+        pad = [(0, 0)] * len(lead) + [(0, n_row * self.rows - in_features),
+                                      (0, n_col * self.usable_cols - out_features)]
+        padded = jnp.pad(jnp.swapaxes(a, -1, -2), pad)
+        return padded.reshape(*lead, n_row, self.rows, n_col, self.usable_cols)
+
+    def assemble(
+        self,
+        conductances: Float[ArrayLike, "P out in"],
+        weight_per_siemens: float | Float[ArrayLike, ""],
+    ) -> ProgrammedCrossbar:
+        """A chip instance from conductances [S] that are already in the cells (measured,
+        formed or set by a topology), one ``(out, in)`` matrix per physical array of the
+        mapping; ``weight_per_siemens`` converts the effective conductance to weight units.
+        Nothing is programmed (no noise is drawn); the ADC range is calibrated as in
+        :meth:`program`. Differentiable in both arguments. Needs a mapping without
+        reference columns."""
+        g = jnp.asarray(conductances)
+        if self.mapping.reference_columns or g.ndim != 3 or g.shape[0] != self.mapping.arrays:
+            raise ValueError(
+                f"conductances must have shape ({self.mapping.arrays}, out, in) for a mapping "
+                f"without reference columns; got {g.shape} for {type(self.mapping).__name__}")
+        _, out_features, in_features = g.shape
+        g = self._to_tiles(g)
+        scale = jnp.broadcast_to(jnp.asarray(weight_per_siemens, g.dtype),
+                                 (g.shape[1], g.shape[3], 1))
+        cells = ProgrammedCells(g=g, nu=jnp.zeros_like(g))
+        return self._instance(cells, scale, out_features, in_features)
+
+    def _instance(self, cells: ProgrammedCells, weight_per_siemens: Array, out_features: int,
+                  in_features: int) -> ProgrammedCrossbar:
+        n_row, _, n_col, _ = cells.g.shape[1:]
         if self.adc.full_scale is not None:
-            full_scale = jnp.full((n_row, n_col, 1), self.adc.full_scale, w.dtype)
+            full_scale = jnp.full((n_row, n_col, 1), self.adc.full_scale, cells.g.dtype)
         else:
             column_sum = jnp.sum(jnp.abs(self.mapping.effective(cells.g)), axis=1)
             full_scale = self.adc.headroom * self.dac.v_read * jnp.max(
@@ -114,7 +148,7 @@ class Crossbar(eqx.Module):
         return ProgrammedCrossbar(
             crossbar=self,
             cells=cells,
-            weight_per_siemens=weight_per_siemens[:, 0],
+            weight_per_siemens=weight_per_siemens,
             adc_full_scale=full_scale,
             out_features=out_features,
             in_features=in_features,

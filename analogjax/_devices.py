@@ -236,12 +236,18 @@ class FormedDevice(AbstractDevice):
         """Conductances [S] of freshly formed cells (unformed ones at ``g_pristine``)."""
         return self._form(shape, key, dtype)[0]
 
-    def program(self, g_target, *, key):
+    def set_and_reset(self, shape: tuple[int, ...], *, key: PRNGKeyArray,
+                      dtype=float) -> tuple[Array, Array]:
+        """Conductances [S] each cell has when SET (as formed) and after a RESET; an
+        unformed cell is at ``g_pristine`` in both."""
         k_form, k_reset = jr.split(key)
-        shape, dtype = jnp.shape(g_target), jnp.result_type(g_target, float)
         formed, unformed = self._form(shape, k_form, dtype)
         reset = self.g_reset_mean + self.g_reset_std * _rng.normal(k_reset, shape, dtype)
-        reset = jnp.where(unformed, self.g_pristine, jnp.maximum(reset, 0.0))
+        return formed, jnp.where(unformed, self.g_pristine, jnp.maximum(reset, 0.0))
+
+    def program(self, g_target, *, key):
+        shape, dtype = jnp.shape(g_target), jnp.result_type(g_target, float)
+        formed, reset = self.set_and_reset(shape, key=key, dtype=dtype)
         keep_set = jax.lax.stop_gradient(g_target) > 0.5 * (self.g_min + self.g_max)
         g = jnp.where(keep_set, formed, reset)
         return ProgrammedCells(g=g, nu=jnp.zeros_like(g))

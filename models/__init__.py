@@ -9,6 +9,12 @@ from ._classifier import (
     load_digits_split as load_digits_split,
     train_mlp as train_mlp,
 )
+from ._data import (
+    latency_code as latency_code,
+    load_idx as load_idx,
+    load_mnist_idx as load_mnist_idx,
+    rate_code as rate_code,
+)
 from ._diffusion import (
     NULL_LABEL as NULL_LABEL,
     ScoreNet as ScoreNet,
@@ -22,6 +28,24 @@ from ._metrics import (
     mmd as mmd,
     sample_metrics as sample_metrics,
     sliced_wasserstein as sliced_wasserstein,
+)
+from ._spiking import (
+    EarlyExit as EarlyExit,
+    SpikeRun as SpikeRun,
+    SpikingTopologyNet as SpikingTopologyNet,
+    early_exit as early_exit,
+    spike as spike,
+)
+from ._topology import (
+    ConvArchitecture as ConvArchitecture,
+    DenseNet as DenseNet,
+    MLPArchitecture as MLPArchitecture,
+    ProgrammedNet as ProgrammedNet,
+    TopologyNet as TopologyNet,
+    TopologyTraining as TopologyTraining,
+    sgd_cosine as sgd_cosine,
+    train_dense as train_dense,
+    train_topology as train_topology,
 )
 from ._twin import (
     LORENZ96_SCALE as LORENZ96_SCALE,

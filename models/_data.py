@@ -1,0 +1,81 @@
+"""Data: MNIST-format IDX files from a local path, and spike coding of images."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from analogjax._validation import check_int
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+              0x0E: ">f8"}
+
+
+def load_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST/FashionMNIST format; ``.gz`` read transparently):
+    magic ``0x0000``, a type byte, the number of dimensions, big-endian int32 sizes, data."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:header], ">i4"))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    size = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != size:
+        raise ValueError(f"{path}: header says shape {shape} ({size} bytes of data) but the "
+                         f"file holds {len(raw) - header}")
+    return np.frombuffer(raw[header:], dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
+                 stem.replace("-idx", ".idx") + ".gz"):
+        if (directory / name).exists():
+            return directory / name
+    raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
+
+
+def load_mnist_idx(directory: str | Path, split: str = "train"):
+    """MNIST or FashionMNIST from the four IDX files in ``directory`` (as distributed:
+    ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``). ``split`` is ``"train"`` or
+    ``"test"``. Returns images ``(n, rows·cols)`` float32 in [0, 1] and labels int32."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    directory = Path(directory)
+    prefix = "train" if split == "train" else "t10k"
+    images = load_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
+    labels = load_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise ValueError(f"images {images.shape} and labels {labels.shape} do not match")
+    x = images.reshape(images.shape[0], -1).astype(np.float32) / 255.0
+    return x, labels.astype(np.int32)
+
+
+def rate_code(x: Float[Array, "... n"], steps: int, *, key: PRNGKeyArray
+              ) -> Float[Array, "steps ... n"]:
+    """Rate coding: at each of ``steps`` time steps an input spikes with probability equal
+    to its intensity in [0, 1] (independent Bernoulli draws)."""
+    check_int("steps", steps, lower=1)
+    x = jnp.clip(jnp.asarray(x), 0.0, 1.0)
+    return (jr.uniform(key, (steps, *x.shape), x.dtype) < x).astype(x.dtype)
+
+
+def latency_code(x: Float[Array, "... n"], steps: int) -> Float[Array, "steps ... n"]:
+    """Latency (time-to-first-spike) coding: an input of intensity ``x`` in (0, 1] spikes
+    once, at step ``round((1 − x)(steps − 1))`` (brighter is earlier); 0 never spikes."""
+    check_int("steps", steps, lower=1)
+    x = jnp.clip(jnp.asarray(x), 0.0, 1.0)
+    spike_step = jnp.round((1 - x) * (steps - 1))
+    t = jnp.arange(steps).reshape((steps,) + (1,) * x.ndim)
+    return ((t == spike_step) & (x > 0)).astype(x.dtype)
+
+

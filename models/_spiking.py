@@ -1,0 +1,135 @@
+"""Input-aware dynamic spiking network on random resistive memory with early exit.
+
+PRIME (arXiv 2407.18625; Sci. Adv. 2025, public code bo-wang-up/PRIME): leaky
+integrate-and-fire layers whose frozen random weights are formed pairs under a learned
+supermask; the output layer integrates without spiking and the prediction is its mean
+membrane potential; inference stops at the first step where the running prediction is
+confident enough.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+import analogjax as aj
+from analogjax._validation import check_int, check_range
+
+from ._data import rate_code
+from ._topology import MLPArchitecture, TopologyNet
+
+
+def spike(u: Array, width: float = 0.5) -> Array:
+    """Heaviside ``H(u)`` with a rectangular surrogate gradient ``1{|u| < width/2} / width``."""
+    ramp = jnp.clip(u / width + 0.5, 0.0, 1.0)
+    return ramp + jax.lax.stop_gradient((u > 0).astype(u.dtype) - ramp)
+
+
+class SpikeRun(eqx.Module):
+    """Per-step record of one run of a :class:`SpikingTopologyNet`."""
+
+    potentials: Float[Array, "T n classes"]
+    """Output membrane potential at each step."""
+    spikes: Float[Array, "T n layers"]
+    """Spikes into each layer (input spikes for the first) at each step, per example."""
+
+
+class SpikingTopologyNet(TopologyNet):
+    """A fully connected LIF network on formed pairs; only the supermask scores train.
+
+    Per step, each hidden layer: ``U ← U·(1 − s)`` (reset by subtraction to zero after a
+    spike), ``U ← decay·U``, ``U += W x``, ``U ← LeakyReLU_leak(U)`` (as in the public
+    PRIME code), ``s = H(U − θ)``. The output layer integrates its input (no leak, no spike, no
+    reset), so its potential, and the confidence of the running prediction, grows with the
+    evidence. Inputs are rate-coded spike trains of ``steps`` steps.
+    """
+
+    steps: int = eqx.field(static=True, default=10)
+    threshold: float = eqx.field(static=True, default=0.5)
+    decay: float = eqx.field(static=True, default=0.2)
+    leak: float = eqx.field(static=True, default=0.1)
+    surrogate_width: float = eqx.field(static=True, default=0.5)
+
+    def __check_init__(self):
+        check_int("steps", self.steps, lower=1)
+        check_range("threshold", self.threshold, lower=0.0, lower_open=True)
+        check_range("decay", self.decay, lower=0.0, upper=1.0)
+        check_range("leak", self.leak, lower=0.0, upper=1.0)
+        check_range("surrogate_width", self.surrogate_width, lower=0.0, lower_open=True)
+        if not isinstance(self.architecture, MLPArchitecture):
+            raise ValueError("SpikingTopologyNet needs an MLPArchitecture")
+
+    @classmethod
+    def init(cls, architecture: MLPArchitecture, *, key: PRNGKeyArray, keep: float = 0.5,
+             **kwargs) -> SpikingTopologyNet:
+        """Kaiming-uniform scores; ``kwargs`` set the neuron and coding constants."""
+        base = TopologyNet.init(architecture, key=key, keep=keep)
+        return cls(architecture, base.scores, keep, **kwargs)
+
+    def run(self, spikes_in: Float[Array, "T n in"], chip: tuple[aj.pruning.FormedLayer, ...],
+            *, key: PRNGKeyArray) -> SpikeRun:
+        """Run all steps on spike trains (every read with fresh read noise)."""
+        layers = [layer.chip(s) for layer, s in zip(chip, self.scores, strict=True)]
+        n = spikes_in.shape[1]
+        dtype = layers[0].cells.g.dtype
+        potentials = tuple(jnp.zeros((n, c.out_features), dtype) for c in layers)
+        fired = tuple(jnp.zeros((n, c.out_features), dtype) for c in layers[:-1])
+
+        def step(carry, inputs):
+            potentials, fired = carry
+            x, key = inputs
+            keys = jr.split(key, len(layers))
+            new_u, new_s, counts = [], [], []
+            for i, (chip_i, u) in enumerate(zip(layers, potentials, strict=True)):
+                counts.append(jnp.sum(x, axis=-1))
+                if i < len(layers) - 1:
+                    u = self.decay * u * (1 - fired[i])
+                    u = jax.nn.leaky_relu(u + chip_i(x, key=keys[i]), self.leak)
+                    x = spike(u - self.threshold, self.surrogate_width)
+                    new_s.append(x)
+                else:
+                    u = u + chip_i(x, key=keys[i])
+                new_u.append(u)
+            return (tuple(new_u), tuple(new_s)), (new_u[-1], jnp.stack(counts, -1))
+
+        keys = jr.split(key, spikes_in.shape[0])
+        _, (out, counts) = jax.lax.scan(step, (potentials, fired), (spikes_in, keys))
+        return SpikeRun(out, counts)
+
+    def __call__(self, x: Float[Array, "n in"], chip: tuple[aj.pruning.FormedLayer, ...], *,
+                 key: PRNGKeyArray) -> Array:
+        """Logits of intensities ``x`` in [0, 1]: the mean output potential over all steps
+        of a rate-coded run."""
+        k_code, k_read = jr.split(key)
+        return jnp.mean(self.run(rate_code(x, self.steps, key=k_code), chip,
+                                 key=k_read).potentials, axis=0)
+
+
+class EarlyExit(eqx.Module):
+    """Input-aware early exit of a spiking run."""
+
+    prediction: Int[Array, " n"]
+    """Class predicted at the exit step."""
+    exit_step: Int[Array, " n"]
+    """Steps used (1 … T): the first step whose running prediction is confident enough,
+    else T."""
+    confidence: Float[Array, " n"]
+
+
+def early_exit(potentials: Float[Array, "T n classes"], *, threshold: float = 0.8,
+               temperature: float = 2.0) -> EarlyExit:
+    """Exit at the first step ``t`` where the top softmax probability of the running mean
+    output ``mean(U_1..U_t) / temperature`` exceeds ``threshold`` (PRIME: 0.8 and 2)."""
+    check_range("threshold", threshold, lower=0.0, upper=1.0)
+    check_range("temperature", temperature, lower=0.0, lower_open=True)
+    steps = potentials.shape[0]
+    t = jnp.arange(1, steps + 1).reshape(-1, 1, 1)
+    running = jnp.cumsum(potentials, axis=0) / t
+    probability = jnp.max(jax.nn.softmax(running / temperature, axis=-1), axis=-1)
+    confident = (probability > threshold).at[-1].set(True)
+    index = jnp.argmax(confident, axis=0)
+    n = jnp.arange(potentials.shape[1])
+    return EarlyExit(jnp.argmax(running[index, n], axis=-1), index + 1, probability[index, n])

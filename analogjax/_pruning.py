@@ -28,14 +28,34 @@ def _check_keep(keep: float):
     check_range("keep", keep, lower=0.0, upper=1.0, lower_open=True)
 
 
+def _largest(values: Array, eligible: Bool[Array, "..."], count) -> Bool[Array, "..."]:
+    """Exactly ``min(count, Σ eligible)`` eligible entries with the largest ``values``
+    (non-negative; ties broken by position). A radix select on the float bits (31 counting
+    passes, linear in the size): XLA's sort and top-k are far slower on CPU."""
+    flat = values.reshape(-1)
+    ok = eligible.reshape(-1)
+    bits = jax.lax.bitcast_convert_type(jnp.maximum(flat, 0).astype(jnp.float32), jnp.int32)
+    bits = jnp.where(ok, bits, -1)
+    k = jnp.minimum(jnp.asarray(count, jnp.int32), jnp.sum(ok, dtype=jnp.int32))
+
+    def refine(i, kth):
+        candidate = kth | jnp.left_shift(jnp.int32(1), 30 - i)
+        return jnp.where(jnp.sum(bits >= candidate, dtype=jnp.int32) >= k, candidate, kth)
+
+    kth = jax.lax.fori_loop(0, 31, refine, jnp.int32(0))
+    above = bits > kth
+    ties = bits == kth
+    needed = k - jnp.sum(above, dtype=jnp.int32)
+    chosen = above | (ties & (jnp.cumsum(ties, dtype=jnp.int32) <= needed))
+    return (chosen & (k > 0)).reshape(values.shape)
+
+
 def _top_fraction(magnitude: Array, keep: float) -> tuple[Array, Array]:
     """Boolean mask of the ``round(keep·n)`` largest entries (exactly that many; ties
     broken by position) and the smallest kept magnitude."""
-    flat = magnitude.reshape(-1)
-    k = max(round(keep * flat.shape[0]), 1)
-    values, index = jax.lax.top_k(flat, k)
-    mask = jnp.zeros(flat.shape, bool).at[index].set(True)
-    return mask.reshape(magnitude.shape), values[-1]
+    k = max(round(keep * magnitude.size), 1)
+    mask = _largest(magnitude, jnp.ones(magnitude.shape, bool), k)
+    return mask, jnp.min(jnp.where(mask, magnitude, jnp.inf))
 
 
 def supermask(scores: Float[Array, "..."], keep: float = 0.5) -> Float[Array, "..."]:
@@ -53,14 +73,6 @@ def init_scores(key: PRNGKeyArray, out_features: int, in_features: int,
     ``kaiming_uniform_(a=√5)``, as in edge-popup)."""
     bound = 1.0 / jnp.sqrt(in_features)
     return jr.uniform(key, (out_features, in_features), dtype, -bound, bound)
-
-
-def _limit(candidates: Bool[Array, "..."], priority: Array, budget: Array) -> Array:
-    """The ``budget`` candidates of highest priority."""
-    flat = jnp.where(candidates, priority, -jnp.inf).reshape(-1)
-    rank = jnp.empty(flat.shape, jnp.int32).at[jnp.argsort(-flat)].set(
-        jnp.arange(flat.shape[0], dtype=jnp.int32))
-    return candidates & (rank.reshape(candidates.shape) < budget)
 
 
 class FormedLayer(eqx.Module):
@@ -131,6 +143,12 @@ class FormedLayer(eqx.Module):
         """One analogue read ``y ≈ W x`` (fresh read noise from ``key``)."""
         return self.chip(scores)(x, key=key)
 
+    def with_topology(self, scores: Float[Array, "out in"]) -> FormedLayer:
+        """The chip as it would be with the topology of ``scores`` written exactly (the
+        software twin that ex-situ training reads; nothing is written or counted)."""
+        magnitude = jax.lax.stop_gradient(jnp.abs(scores))
+        return eqx.tree_at(lambda layer: layer.mask, self, _top_fraction(magnitude, self.keep)[0])
+
     def program(self, scores: Float[Array, "out in"], *, key: PRNGKeyArray,
                 max_flips: int | Int[ArrayLike, ""] | None = None,
                 write_noise: float | Float[ArrayLike, ""] = 0.0015,
@@ -156,8 +174,8 @@ class FormedLayer(eqx.Module):
             excess = n_off - n_on  # kept pairs beyond the target count
             allow_on = jnp.clip((budget - excess) // 2, 0, n_on)
             allow_off = jnp.clip(jnp.minimum(allow_on + excess, budget - allow_on), 0, n_off)
-            turn_on = _limit(turn_on, magnitude - threshold, allow_on)
-            turn_off = _limit(turn_off, threshold - magnitude, allow_off)
+            turn_on = _largest(magnitude - threshold, turn_on, allow_on)
+            turn_off = _largest(threshold - magnitude, turn_off, allow_off)
         z = jnp.clip(_rng.normal(key, self.g_set.shape, self.g_set.dtype), -2.0, 2.0)
         written = 1 + write_noise * z
         g_set = jnp.where(turn_on, self.g_set * written, self.g_set)

@@ -268,7 +268,8 @@ def train_topology(
                                         write_noise=write_noise)
             read_chip = chip
         else:
-            read_chip, _ = model.program(chip, key=k_write, write_noise=0.0)
+            read_chip = tuple(layer.with_topology(s) for layer, s in
+                              zip(chip, model.scores, strict=True))
             flips = jnp.zeros((), jnp.int32)
         idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
         value, grads = jax.value_and_grad(

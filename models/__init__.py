@@ -7,6 +7,7 @@ from ._classifier import (
     accuracy as accuracy,
     accuracy_over_time as accuracy_over_time,
     load_digits_split as load_digits_split,
+    train_classifier as train_classifier,
     train_mlp as train_mlp,
 )
 from ._data import (

@@ -103,8 +103,8 @@ def accuracy_over_time(model: MLP, crossbar: aj.Crossbar, x: Float[ArrayLike, "n
     return per_chip
 
 
-def train_mlp(
-    model: MLP,
+def train_classifier(
+    model: eqx.Module,
     x: Float[Array, "n in"],
     y: Int[Array, " n"],
     *,
@@ -114,10 +114,13 @@ def train_mlp(
     learning_rate: float = 3e-3,
     weight_noise: float = 0.1,
     noise_clip: float = 0.2,
-) -> tuple[MLP, Array]:
-    """Noise-aware training: Adam on cross-entropy, every weight and bias multiplied by
+) -> tuple[eqx.Module, Array]:
+    """Train any classifier ``model(x) → logits`` (an equinox module).
+
+    Noise-aware training: Adam on cross-entropy, every weight and bias multiplied by
     ``(1 + n)``, ``n ~ N(0, weight_noise²)`` clipped (see ``aj.inject_weight_noise``) at each
-    step. The whole loop is one ``lax.scan``. Returns the model and the loss per step."""
+    step (``weight_noise=0``: conventional training). The whole loop is one ``lax.scan``.
+    Returns the model and the loss per step."""
     aj._validation.check_int("steps", steps, lower=1)
     aj._validation.check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
     x, y = jnp.asarray(x), jnp.asarray(y)
@@ -134,3 +137,7 @@ def train_mlp(
 
     params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps)
     return eqx.combine(params, static), losses
+
+
+train_mlp = train_classifier
+"""Noise-aware training of an :class:`MLP` (the name the variation study uses)."""

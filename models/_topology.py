@@ -21,7 +21,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 import analogjax as aj
 from analogjax._validation import check_int, check_range
 
-from ._fit import fit
+from ._classifier import train_classifier
 
 MatMul = Callable[[Array], Array]
 """One layer's ``(n, in) → (n, out)`` matrix product (digital or analogue)."""
@@ -175,33 +175,16 @@ def _cross_entropy(logits: Array, labels: Array) -> Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def _check_training(x, steps: int, batch_size: int):
-    check_int("steps", steps, lower=1)
-    check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
-
-
 def train_dense(net: DenseNet, x: Float[Array, "n in"], y: Int[Array, " n"], *,
                 key: PRNGKeyArray, steps: int = 1000, batch_size: int = 64,
                 learning_rate: float = 3e-3, weight_noise: float = 0.0) -> tuple[DenseNet, Array]:
-    """Conventional training (Adam, cross-entropy; one ``lax.scan``). ``weight_noise > 0``
-    makes it noise-aware (multiplicative weight noise, ``aj.inject_weight_noise``).
-    Returns the network and the loss per step."""
-    _check_training(x, steps, batch_size)
+    """Conventional training of the baseline (:func:`train_classifier`: Adam,
+    cross-entropy, one ``lax.scan``); ``weight_noise > 0`` makes it noise-aware (clipped at
+    twice that). Returns the network and the loss per step."""
     check_range("weight_noise", weight_noise, lower=0.0)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    params, static = eqx.partition(net, eqx.is_inexact_array)
-
-    def loss_fn(params, key):
-        k_batch, k_noise = jr.split(key)
-        idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
-        model = eqx.combine(params, static)
-        if weight_noise > 0:
-            model = aj.inject_weight_noise(model, key=k_noise, std=weight_noise,
-                                           clip=2 * weight_noise)
-        return _cross_entropy(model(x[idx]), y[idx])
-
-    params, losses = fit(loss_fn, params, optax.adam(learning_rate), key=key, steps=steps)
-    return eqx.combine(params, static), losses
+    return train_classifier(net, x, y, key=key, steps=steps, batch_size=batch_size,
+                            learning_rate=learning_rate, weight_noise=weight_noise,
+                            noise_clip=2 * weight_noise)
 
 
 class TopologyTraining(eqx.Module):
@@ -251,7 +234,8 @@ def train_topology(
     ``optimiser`` defaults to :func:`sgd_cosine` (0.1, momentum 0.9, weight decay 5e-4);
     ``loss(net, chip, x_batch, y_batch, key)`` to the cross-entropy of ``net(x, chip)``.
     """
-    _check_training(x, steps, batch_size)
+    check_int("steps", steps, lower=1)
+    check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
     x, y = jnp.asarray(x), jnp.asarray(y)
     optimiser = sgd_cosine(0.1, steps) if optimiser is None else optimiser
     if loss is None:

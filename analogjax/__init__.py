@@ -9,7 +9,14 @@ from . import (
     pruning as pruning,
     variation as variation,
 )
-from ._converters import ADC as ADC, DAC as DAC
+from ._converters import (
+    ADC as ADC,
+    DAC as DAC,
+    AbstractADCRange as AbstractADCRange,
+    CalibratedRange as CalibratedRange,
+    FixedRange as FixedRange,
+    WorstCaseRange as WorstCaseRange,
+)
 from ._crossbar import (
     AnalogMatrices as AnalogMatrices,
     Crossbar as Crossbar,
@@ -17,6 +24,11 @@ from ._crossbar import (
 )
 from ._devices import (
     AbstractDevice as AbstractDevice,
+    AbstractDrift as AbstractDrift,
+    NoDrift as NoDrift,
+    PCMDrift as PCMDrift,
+    PowerLawDrift as PowerLawDrift,
+    RelaxationDrift as RelaxationDrift,
     FormedDevice as FormedDevice,
     IdealDevice as IdealDevice,
     ProgrammedCells as ProgrammedCells,
@@ -31,9 +43,16 @@ from ._mapping import (
 from ._noise import (
     AbsoluteNoise as AbsoluteNoise,
     AbstractNoise as AbstractNoise,
+    AbstractReadNoise as AbstractReadNoise,
+    CombinedReadNoise as CombinedReadNoise,
+    FrozenReadNoise as FrozenReadNoise,
     NoNoise as NoNoise,
+    NoReadNoise as NoReadNoise,
+    PCMReadNoise as PCMReadNoise,
     PolynomialNoise as PolynomialNoise,
     RelativeNoise as RelativeNoise,
+    WeightRelativeNoise as WeightRelativeNoise,
+    WhiteReadNoise as WhiteReadNoise,
 )
 from ._training import (
     AnalogLinear as AnalogLinear,

@@ -54,8 +54,9 @@ class Crossbar(eqx.Module):
     calibrated for ideal wires."""
     drift_compensation: bool = eqx.field(default=False, static=True)
     """Rescale each tile's digital output by ``Σ|G(t0)| / Σ|G(t)|`` (global drift
-    compensation, as in Joshi et al., Nat. Commun. 11, 2473 (2020); here computed from the
-    noise-free conductances, i.e. an ideal calibration read)."""
+    compensation, as in Joshi et al., Nat. Commun. 11, 2473 (2020) and IBM aihwkit: a
+    calibration read after programming against one at the read time, which sees that
+    time's frozen read noise; white noise is taken as averaged out)."""
 
     def __check_init__(self):
         check_int("Crossbar.rows", self.rows, lower=1, upper=65536)
@@ -67,6 +68,9 @@ class Crossbar(eqx.Module):
                                  f"got DAC.bits={self.dac.bits}")
             check_int("Crossbar.input_slice_bits", self.input_slice_bits, lower=1,
                       upper=self.dac.bits - 1)
+        if self.device.read_noise.acts_on_weight and self.wires is not None:
+            raise ValueError("read noise that acts on the weight (WeightRelativeNoise) needs "
+                             "ideal wires (wires=None)")
 
     @property
     def usable_cols(self) -> int:
@@ -78,12 +82,18 @@ class Crossbar(eqx.Module):
         return math.ceil(in_features / self.rows), math.ceil(out_features / self.usable_cols)
 
     def program(
-        self, weights: Float[ArrayLike, "out in"], *, key: PRNGKeyArray | None = None
+        self,
+        weights: Float[ArrayLike, "out in"],
+        *,
+        key: PRNGKeyArray | None = None,
+        calibration_inputs: Float[ArrayLike, "N in"] | None = None,
     ) -> ProgrammedCrossbar:
         """Program ``weights`` (out × in) onto arrays; return the chip instance.
 
         Everything fixed at programming time (variation, programming noise, faults, drift
-        exponents, ADC calibration) is sampled here from ``key``.
+        states) is sampled here from ``key``, and the ADC range is set (a calibration read of
+        ``calibration_inputs``, input units, when the ADC's range calibrates to data; default:
+        the range's own calibration pattern).
         """
         weights = jnp.asarray(weights)
         if weights.ndim != 2 or 0 in weights.shape:
@@ -101,7 +111,8 @@ class Crossbar(eqx.Module):
         g_max = jnp.asarray(self.device.g_max, w.dtype)
         g_target, weight_per_siemens = self.mapping.targets(w, g_min, g_max)
         cells = self.device.program(g_target, key=key)
-        return self._instance(cells, weight_per_siemens[:, 0], out_features, in_features)
+        return self._instance(cells, weight_per_siemens[:, 0], out_features, in_features,
+                              calibration_inputs)
 
     def _to_tiles(self, a: Float[Array, "... out in"]) -> Float[Array, "... R rows C cols"]:
         """Lay a (…, out, in) array out as tiles (…, R, rows, C, usable_cols), zero-padded."""
@@ -116,11 +127,13 @@ class Crossbar(eqx.Module):
         self,
         conductances: Float[ArrayLike, "P out in"],
         weight_per_siemens: float | Float[ArrayLike, ""],
+        *,
+        calibration_inputs: Float[ArrayLike, "N in"] | None = None,
     ) -> ProgrammedCrossbar:
         """A chip instance from conductances [S] that are already in the cells (measured,
         formed or set by a topology), one ``(out, in)`` matrix per physical array of the
         mapping; ``weight_per_siemens`` converts the effective conductance to weight units.
-        Nothing is programmed (no noise is drawn); the ADC range is calibrated as in
+        Nothing is programmed (no noise is drawn); the ADC range is set as in
         :meth:`program`. Differentiable in both arguments. Needs a mapping without
         reference columns."""
         g = jnp.asarray(conductances)
@@ -133,17 +146,62 @@ class Crossbar(eqx.Module):
         scale = jnp.broadcast_to(jnp.asarray(weight_per_siemens, g.dtype),
                                  (g.shape[1], g.shape[3], 1))
         cells = ProgrammedCells(g=g, nu=jnp.zeros_like(g))
-        return self._instance(cells, scale, out_features, in_features)
+        return self._instance(cells, scale, out_features, in_features, calibration_inputs)
+
+    def _slices(self, xq: Array) -> tuple[Array, Array]:
+        """Split quantised normalised inputs into bit slices ``(B, S, in)`` and weights."""
+        if self.input_slice_bits is None:
+            return xq[:, None, :], jnp.ones((1,), xq.dtype)
+        magnitude_bits = self.dac.bits - 1
+        k = self.input_slice_bits
+        n_slices = math.ceil(magnitude_bits / k)
+        base = 2**k
+        code = jax.lax.stop_gradient(jnp.round(xq * self.dac.levels))
+        place = base ** jnp.arange(n_slices)
+        digits = (jnp.abs(code)[:, None, :] // place[None, :, None]) % base
+        slices = jnp.sign(code)[:, None, :] * digits / (base - 1)
+        slice_weights = (place * (base - 1) / self.dac.levels).astype(xq.dtype)
+        straight_through = (xq - jax.lax.stop_gradient(xq))[:, None, :]
+        slices = slices + straight_through / (n_slices * slice_weights)[None, :, None]
+        return slices.astype(xq.dtype), slice_weights
+
+    def _word_line_voltages(self, x: Float[Array, "B in"], n_row: int, rows: int
+                            ) -> tuple[Array, Array, Array]:
+        """DAC: word-line voltages ``(R, B, S, rows)`` [V], per-vector input scale
+        ``(B, 1)`` and slice weights ``(S,)``."""
+        batch, in_features = x.shape
+        x_scale = self.dac.scale(x)
+        slices, slice_weights = self._slices(self.dac(x / x_scale))
+        n_slices = slices.shape[1]
+        slices = jnp.pad(slices, ((0, 0), (0, 0), (0, n_row * rows - in_features)))
+        v = self.dac.v_read * slices.reshape(batch, n_slices, n_row, rows).transpose(2, 0, 1, 3)
+        return v, x_scale, slice_weights
 
     def _instance(self, cells: ProgrammedCells, weight_per_siemens: Array, out_features: int,
-                  in_features: int) -> ProgrammedCrossbar:
-        n_row, _, n_col, _ = cells.g.shape[1:]
-        if self.adc.full_scale is not None:
-            full_scale = jnp.full((n_row, n_col, 1), self.adc.full_scale, cells.g.dtype)
+                  in_features: int, calibration_inputs) -> ProgrammedCrossbar:
+        n_row, rows, n_col, _ = cells.g.shape[1:]
+        g_eff = self.mapping.effective(cells.g)
+        adc_range = self.adc.range
+        if self.adc.bits is None:
+            full_scale = jnp.ones((n_row, n_col, 1), cells.g.dtype)
         else:
-            column_sum = jnp.sum(jnp.abs(self.mapping.effective(cells.g)), axis=1)
-            full_scale = self.adc.headroom * self.dac.v_read * jnp.max(
-                column_sum, axis=-1, keepdims=True)
+            currents = None
+            if adc_range.needs_calibration_read:
+                if calibration_inputs is None:
+                    x = jax.random.normal(jax.random.key(adc_range.seed),
+                                          (adc_range.samples, in_features), cells.g.dtype)
+                else:
+                    x = jnp.asarray(calibration_inputs, cells.g.dtype)
+                    if x.ndim != 2 or x.shape[1] != in_features or x.shape[0] == 0:
+                        raise ValueError(f"calibration_inputs must have shape (N >= 1, "
+                                         f"{in_features}); got {x.shape}")
+                    x = check_finite_array("calibration_inputs", x)
+                v, _, _ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, rows)
+                v = v.reshape(n_row, -1, rows)
+                currents = (v @ g_eff.reshape(n_row, rows, -1)).reshape(n_row, v.shape[1],
+                                                                       n_col, -1)
+            full_scale = jax.lax.stop_gradient(adc_range.full_scale(g_eff, self.dac, currents))
+            full_scale = jnp.broadcast_to(full_scale, (n_row, n_col, full_scale.shape[-1]))
             full_scale = jnp.where(full_scale > 0, full_scale, jnp.ones_like(full_scale))
         return ProgrammedCrossbar(
             crossbar=self,
@@ -159,10 +217,13 @@ class AnalogMatrices(eqx.Module):
     """A programmed layer in weight units, for continuous-time (unclocked) analogue use."""
 
     weights: Float[Array, "out in"]
-    """Effective weights W (signed conductance × weight per siemens)."""
+    """Effective weights W (signed conductance × weight per siemens), noise-free."""
     read_variance: Float[Array, "out in"]
-    """Read-noise variance each unit input adds to each output: ``Var[y_o] = Σ_i x_i²·v_oi``
-    per read (the device's read-noise σ² in weight units)."""
+    """White read-noise variance each unit input adds to each output: ``Var[y_o] =
+    Σ_i x_i²·v_oi`` per read (the device's per-read σ² in weight units)."""
+    frozen_variance: Float[Array, "out in"]
+    """Variance of each weight's frozen (slow: 1/f, telegraph) read noise at this time, in
+    weight units²: a perturbation drawn once per read time."""
     total_conductance: Float[Array, " out"]
     """Σ of all conductances on each output's bit lines in weight units (sets the op-amp's
     noise gain and the Johnson noise)."""
@@ -179,21 +240,21 @@ class AnalogMatrices(eqx.Module):
 class ProgrammedCrossbar(eqx.Module):
     """A chip instance: a weight matrix programmed onto crossbar tiles.
 
-    Call it on inputs ``x`` of shape ``(..., in)`` to compute ``W x`` in analogue. Exact
-    (in distribution) for Gaussian per-device read noise redrawn at every read: each
-    output's noise is ``N(0, Σ_i V_i² σ_io²)`` (one extra matmul with the variances, no
-    per-sample copy of G); bit lines and reads are independent, and a reference column's
-    noise is shared by its tile's outputs. Not modelled here: wire resistance (IR drop),
-    non-linear cell I–V, correlated (1/f, telegraph) noise between reads.
+    Call it on inputs ``x`` of shape ``(..., in)`` to compute ``W x`` in analogue. Read noise
+    follows its time scale: white noise is exact in distribution, each output of each read
+    (each vector, each bit slice) ``N(0, Σ_i V_i² σ_io²)`` (one extra matmul with the
+    variances, no per-sample copy of G; bit lines and reads independent, a reference
+    column's noise shared by its tile's outputs); frozen noise is one perturbation of every
+    cell drawn per call — a call is one read time — shared by all vectors and slices.
     """
 
     crossbar: Crossbar
     cells: ProgrammedCells
-    """Conductances ``(P, R, rows, C, cols)`` [S] and drift exponents."""
+    """Conductances ``(P, R, rows, C, cols)`` [S] and drift states."""
     weight_per_siemens: Float[Array, "R C k"]
     """Weight units per siemens of effective conductance, per tile (k=1) or per column."""
-    adc_full_scale: Float[Array, "R C 1"]
-    """ADC full scale per tile [A]."""
+    adc_full_scale: Float[Array, "R C k"]
+    """ADC full scale per tile (k=1) or per column [A]."""
     out_features: int = eqx.field(static=True)
     in_features: int = eqx.field(static=True)
 
@@ -202,7 +263,7 @@ class ProgrammedCrossbar(eqx.Module):
         return self.crossbar.device.conductance(self.cells, t)
 
     def weights(self, t: float | ArrayLike | None = None) -> Float[Array, "out in"]:
-        """Effective weights read back from the conductances at time ``t``."""
+        """Effective weights read back from the conductances at time ``t`` (no read noise)."""
         g = self.crossbar.mapping.effective(self.conductances(t))
         return self._to_weight_layout(g * self.weight_per_siemens[:, None])
 
@@ -210,47 +271,59 @@ class ProgrammedCrossbar(eqx.Module):
         n_row, rows, n_col, cols = a.shape
         return a.reshape(n_row * rows, n_col * cols)[: self.in_features, : self.out_features].T
 
+    def _noise_variances(self, g0: Array, g: Array, t: Array) -> tuple[Array, Array]:
+        """White and frozen read-noise variances per (input, output) [S²], ``(R, rows, C,
+        cols)``: both cells of a pair, a reference cell counted with every output."""
+        xbar = self.crossbar
+        noise, mapping = xbar.device.read_noise, xbar.mapping
+        variances = []
+        for std_of in (noise.white_std, noise.frozen_std):
+            if noise.acts_on_weight:
+                std = std_of(mapping.effective(g0), mapping.effective(g), t)
+                variances.append(jnp.zeros_like(mapping.effective(g)) if std is None
+                                 else jnp.broadcast_to(std * std, mapping.effective(g).shape))
+            else:
+                std = std_of(g0, g, t)
+                var = jnp.zeros_like(g) if std is None else jnp.broadcast_to(std * std, g.shape)
+                variances.append(mapping.per_output_sum(var))
+        return variances[0], variances[1]
+
     def analog(self, t: float | ArrayLike | None = None) -> AnalogMatrices:
         """The chip as continuous-time analogue hardware sees it at time ``t``, in weight
         units (the conductance of one weight unit is ``1 / weight_per_siemens``): effective
-        weights, read-noise variances and total conductance per output. Converters are not
-        involved (no DAC/ADC in an analogue loop)."""
+        weights, white and frozen read-noise variances and total conductance per output.
+        Converters are not involved (no DAC/ADC in an analogue loop)."""
         xbar = self.crossbar
         g = self.conductances(t)
+        time = xbar.device.read_time(t, g.dtype)
         s = self.weight_per_siemens[:, None]  # (R, 1, C, k)
         weights = self._to_weight_layout(xbar.mapping.effective(g) * s)
-        variance = xbar.mapping.per_output_sum(xbar.device.read_noise_std(g) ** 2)
+        white, frozen = self._noise_variances(self.cells.g, g, time)
         total = xbar.mapping.per_output_sum(g)
         return AnalogMatrices(
             weights=weights,
-            read_variance=self._to_weight_layout(variance * s**2),
+            read_variance=self._to_weight_layout(white * s**2),
+            frozen_variance=self._to_weight_layout(frozen * s**2),
             total_conductance=jnp.sum(self._to_weight_layout(total * s), axis=1),
             cell_conductance=self._to_weight_layout(total),
         )
 
-    def _drift_compensation(self, g_t0: Array, g_t: Array) -> Float[Array, "R C 1"]:
-        mapping = self.crossbar.mapping
-        total_t0 = jnp.sum(jnp.abs(mapping.effective(g_t0)), axis=(1, 3))
-        total_t = jnp.sum(jnp.abs(mapping.effective(g_t)), axis=(1, 3))
-        return jnp.where(total_t > 0, total_t0 / jnp.where(total_t > 0, total_t, 1), 1)[..., None]
-
-    def _slices(self, xq: Array) -> tuple[Array, Array]:
-        """Split quantised normalised inputs into bit slices ``(B, S, in)`` and weights."""
+    def _frozen_effective(self, key, g0: Array, g: Array, t: Array) -> tuple[Array, Array]:
+        """Cell conductances ``(P, …)`` and effective conductances ``(R, rows, C, cols)`` [S]
+        with this read time's frozen noise (one draw per cell from ``key``)."""
         xbar = self.crossbar
-        if xbar.input_slice_bits is None:
-            return xq[:, None, :], jnp.ones((1,), xq.dtype)
-        magnitude_bits = xbar.dac.bits - 1
-        k = xbar.input_slice_bits
-        n_slices = math.ceil(magnitude_bits / k)
-        base = 2**k
-        code = jax.lax.stop_gradient(jnp.round(xq * xbar.dac.levels))
-        place = base ** jnp.arange(n_slices)
-        digits = (jnp.abs(code)[:, None, :] // place[None, :, None]) % base
-        slices = jnp.sign(code)[:, None, :] * digits / (base - 1)
-        slice_weights = (place * (base - 1) / xbar.dac.levels).astype(xq.dtype)
-        straight_through = (xq - jax.lax.stop_gradient(xq))[:, None, :]
-        slices = slices + straight_through / (n_slices * slice_weights)[None, :, None]
-        return slices.astype(xq.dtype), slice_weights
+        noise, mapping = xbar.device.read_noise, xbar.mapping
+        if noise.acts_on_weight:
+            g_eff = mapping.effective(g)
+            std = noise.frozen_std(mapping.effective(g0), g_eff, t)
+            if std is None:
+                return g, g_eff
+            return g, g_eff + std * _rng.normal(key, g_eff.shape, g_eff.dtype)
+        std = noise.frozen_std(g0, g, t)
+        if std is None:
+            return g, mapping.effective(g)
+        g = jnp.maximum(g + std * _rng.normal(key, g.shape, g.dtype), 0.0)
+        return g, mapping.effective(g)
 
     def _ir_drop_currents(self, v: Array, g: Array) -> Array:
         """Bit-line currents ``(R, B, S, C, cols)`` [A] with wire resistance: every physical
@@ -266,25 +339,39 @@ class ProgrammedCrossbar(eqx.Module):
         currents = currents.reshape(*currents.shape[:3], batch, n_slices, -1)
         return self.crossbar.mapping.effective(currents.transpose(0, 1, 3, 4, 2, 5))
 
-    def _read_noise(self, key, v: Array, g: Array) -> Array:
-        """Output noise [A] of one read, laid out ``(R, B, S, C, cols)``.
+    def _white_noise(self, key, v: Array, g0: Array, g: Array, t: Array) -> Array | None:
+        """White read noise [A] of one read, laid out ``(R, B, S, C, cols)``; None if the
+        device has none.
 
         Exact for independent Gaussian cell noise: output ``o`` of each read has variance
         ``Σ_i V_i² σ_io²`` (one matmul of ``V²`` with the cell variances; none when σ does not
         depend on the conductance).
         """
         xbar = self.crossbar
+        noise, mapping = xbar.device.read_noise, xbar.mapping
         n_row, batch, n_slices, rows = v.shape
-        _, _, _, n_col, cols_phys = g.shape
+        n_col = g.shape[3]
         v2 = (v * v).reshape(n_row, batch * n_slices, rows)
-        if xbar.device.read_noise.conductance_independent:
-            std = xbar.device.read_noise_std(jnp.zeros((1,) * 5, v.dtype))
-            var_matrix = xbar.mapping.noise_variance_matrix(
-                jnp.broadcast_to(std**2, (g.shape[0], n_row, 1, n_col, cols_phys)))
+        if noise.acts_on_weight:
+            std = noise.white_std(mapping.effective(g0), mapping.effective(g), t)
+            if std is None:
+                return None
+            variance = v2 @ (std * std).reshape(n_row, rows, -1)
+        elif noise.white_conductance_independent:
+            ones = jnp.ones((1,) * 5, v.dtype)
+            std = noise.white_std(ones, ones, t)
+            if std is None:
+                return None
+            var_matrix = mapping.noise_variance_matrix(
+                jnp.broadcast_to(std * std, (g.shape[0], n_row, 1, n_col, g.shape[4])))
             variance = jnp.sum(v2, axis=-1, keepdims=True) * var_matrix.reshape(n_row, 1, -1)
         else:
-            var_matrix = xbar.mapping.noise_variance_matrix(xbar.device.read_noise_std(g) ** 2)
+            std = noise.white_std(g0, g, t)
+            if std is None:
+                return None
+            var_matrix = mapping.noise_variance_matrix(std * std)
             variance = v2 @ var_matrix.reshape(n_row, rows, -1)
+        cols_phys = variance.shape[-1] // n_col
         std = safe_sqrt(variance).reshape(n_row, batch, n_slices, n_col, cols_phys)
         # Counter of each draw = its index in the batch-first layout (B, S, R, C, cols), so a
         # given input row sees the same noise whatever the batch size.
@@ -293,7 +380,9 @@ class ProgrammedCrossbar(eqx.Module):
         if batch * n_slices * n_row * n_col * cols_phys >= 2**32:
             raise ValueError("too many outputs in one read (>= 2**32 random numbers)")
         z = _rng.normal_from_counter(key, counter, v.dtype)
-        return xbar.mapping.combine_noise(std, z)
+        if noise.acts_on_weight:
+            return std * z
+        return mapping.combine_noise(std, z)
 
     def __call__(
         self,
@@ -303,7 +392,9 @@ class ProgrammedCrossbar(eqx.Module):
         t: float | ArrayLike | None = None,
     ) -> Float[Array, "... out"]:
         """Analogue MVM ``y ≈ W x`` of a batch of inputs, read ``t`` seconds after
-        programming (``None``: at the drift reference time). ``key`` draws the read noise."""
+        programming (``None``: at the drift reference time). ``key`` draws the read noise:
+        white noise per vector and bit slice, frozen noise once for the call (reuse the key
+        to read the same frozen state again)."""
         xbar = self.crossbar
         x = jnp.asarray(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
@@ -316,12 +407,11 @@ class ProgrammedCrossbar(eqx.Module):
                              "pass key=jax.random.key(…)")
         batch_shape = x.shape[:-1]
         x = check_finite_array("x", x.reshape(-1, self.in_features))
+        if x.shape[0] == 0:
+            raise ValueError(f"x must hold at least one input vector; got shape {x.shape}")
         dtype = jnp.result_type(x, self.cells.g)
         x = x.astype(dtype)
         batch = x.shape[0]
-        x_scale = xbar.dac.scale(x)
-        slices, slice_weights = self._slices(xbar.dac(x / x_scale))
-        n_slices = slices.shape[1]
 
         n_row, rows, n_col, _ = self.cells.g.shape[1:]
         if xbar.wires is None:
@@ -333,25 +423,47 @@ class ProgrammedCrossbar(eqx.Module):
             n_out = xbar.usable_cols
         cells = jax.tree_util.tree_map(
             lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells)
+        time = xbar.device.read_time(t, dtype)
         g = xbar.device.conductance(cells, t)
         weight_per_siemens = self.weight_per_siemens
         if weight_per_siemens.shape[-1] > 1:
             weight_per_siemens = weight_per_siemens[..., :n_out]
-        slices = jnp.pad(slices, ((0, 0), (0, 0), (0, n_row * rows - self.in_features)))
-        v = xbar.dac.v_read * slices.reshape(batch, n_slices, n_row, rows).transpose(2, 0, 1, 3)
+        full_scale = self.adc_full_scale
+        if full_scale.shape[-1] > 1:
+            full_scale = full_scale[..., :n_out]
+        v, x_scale, slice_weights = xbar._word_line_voltages(x, n_row, rows)
+        n_slices = slice_weights.shape[0]
 
+        if noisy:
+            k_white, k_frozen = jax.random.split(key)
+            g_read, g_eff = self._frozen_effective(k_frozen, cells.g, g, time)
+        else:
+            g_read, g_eff = g, xbar.mapping.effective(g)
         if xbar.wires is None:
-            g_eff = xbar.mapping.effective(g)
             current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
             current = current.reshape(n_row, batch, n_slices, n_col, n_out)
         else:
-            current = self._ir_drop_currents(v, g)
+            current = self._ir_drop_currents(v, g_read)
         if noisy:
-            current = current + self._read_noise(key, v, g)
-        current = xbar.adc(current, self.adc_full_scale[:, None, None])
-        if xbar.drift_compensation and t is not None:
-            weight_per_siemens = weight_per_siemens * self._drift_compensation(cells.g, g)
+            white = self._white_noise(k_white, v, cells.g, g, time)
+            if white is not None:
+                current = current + white
+        current = xbar.adc(current, full_scale[:, None, None])
+        if xbar.drift_compensation:
+            weight_per_siemens = weight_per_siemens * _drift_compensation(
+                xbar.mapping.effective(cells.g), g_eff)
         scale = slice_weights[None, None, :, None, None] * weight_per_siemens[:, None, None]
         y = jnp.sum(current * scale, axis=(0, 2)).reshape(batch, -1)
         y = y[:, : self.out_features] * (x_scale / xbar.dac.v_read)
         return y.reshape(*batch_shape, self.out_features)
+
+
+def _drift_compensation(g_eff_t0: Array, g_eff_t: Array) -> Float[Array, "R C 1"]:
+    """Global drift compensation per tile (Joshi et al., Nat. Commun. 11, 2473 (2020); IBM
+    aihwkit's ``GlobalDriftCompensation``): the ratio of the summed |effective conductance|
+    read right after programming to the same read now, which sees this read time's frozen
+    noise (a calibration read of one-hot inputs)."""
+    total_t0 = jnp.sum(jnp.abs(g_eff_t0), axis=(1, 3))
+    total_t = jnp.sum(jnp.abs(g_eff_t), axis=(1, 3))
+    ratio = jnp.where(total_t > 0, total_t0 / jnp.where(total_t > 0, total_t, 1), 1)
+    return jax.lax.stop_gradient(ratio)[..., None]

@@ -16,7 +16,7 @@ def full_resistive_device(**overrides) -> aj.ResistiveDevice:
     kwargs = dict(
         g_min=1 * uS, g_max=25 * uS, program_noise=aj.RelativeNoise(0.05),
         read_noise=aj.AbsoluteNoise(0.2 * uS), window_variation=0.05, stuck_at_min_rate=0.01,
-        stuck_at_max_rate=0.01, drift_nu_mean=0.05, drift_nu_std=0.01, drift_t0=1.0,
+        stuck_at_max_rate=0.01, drift=aj.PowerLawDrift(nu_mean=0.05, nu_std=0.01, t0=1.0),
     )
     kwargs.update(overrides)
     return aj.ResistiveDevice(**kwargs)
@@ -37,9 +37,9 @@ CROSSBARS = {
     "diff_array_ideal_io": dict(rows=4, cols=4, dac=aj.DAC(bits=None), adc=aj.ADC(bits=None)),
     "diff_column_8bit": dict(rows=4, cols=3, mapping=aj.DifferentialMapping(scale="column")),
     "offset_6bit": dict(rows=5, cols=4, mapping=aj.OffsetMapping(), dac=aj.DAC(bits=6),
-                        adc=aj.ADC(bits=6, headroom=0.8)),
+                        adc=aj.ADC(bits=6, range=aj.WorstCaseRange(headroom=0.8))),
     "fixed_ranges": dict(rows=16, cols=16, dac=aj.DAC(bits=5, input_range=2.0, v_read=0.1),
-                         adc=aj.ADC(bits=10, full_scale=50e-6)),
+                         adc=aj.ADC(bits=10, range=aj.FixedRange(50e-6))),
     "bit_sliced": dict(rows=4, cols=4, dac=aj.DAC(bits=7), input_slice_bits=2,
                        drift_compensation=True),
 }

@@ -55,7 +55,7 @@ def test_read_noise_moments_through_the_mvm(name):
     noise, std_of = NOISES[name]
     device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS, read_noise=noise)
     xbar = aj.Crossbar(device, rows=8, cols=4, dac=aj.DAC(bits=None, input_range=1.0),
-                       adc=aj.ADC(bits=None, headroom=10.0))
+                       adc=aj.ADC(bits=None))
     w = jnp.array([[1.0, -0.5, 0.0, 0.25, 1.0, 0.0, -1.0, 0.5]])
     x = jnp.array([0.3, -1.0, 0.5, 0.8, -0.2, 0.9, 0.1, -0.6])
     chip = xbar.program(w, key=jax.random.key(0))
@@ -80,7 +80,7 @@ def test_reference_column_noise_is_shared_by_the_tile():
     sigma = 0.5 * uS
     device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS, read_noise=aj.AbsoluteNoise(sigma))
     xbar = aj.Crossbar(device, rows=4, cols=3, mapping=aj.OffsetMapping(),
-                       dac=aj.DAC(bits=None, input_range=1.0), adc=aj.ADC(bits=None, headroom=10.0))
+                       dac=aj.DAC(bits=None, input_range=1.0), adc=aj.ADC(bits=None))
     w = jnp.array([[0.5, -1.0, 0.2, 0.0], [1.0, 0.3, -0.4, 0.9]])
     x = jnp.array([1.0, -0.5, 0.25, 0.75])
     chip = xbar.program(w, key=jax.random.key(0))
@@ -129,8 +129,8 @@ def test_window_variation():
 
 
 def test_drift_law_and_exponent_statistics():
-    device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS, drift_nu_mean=0.06,
-                                drift_nu_std=0.01, drift_t0=20.0)
+    device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS,
+                                drift=aj.PowerLawDrift(nu_mean=0.06, nu_std=0.01, t0=20.0))
     cells = program(device, jnp.full((N,), 10 * uS), jax.random.key(8))
     assert_mean_std(cells.nu, 0.06, 0.01)
     for t in (0.0, 20.0, 3600.0, 3.15e7):
@@ -142,8 +142,9 @@ def test_drift_law_and_exponent_statistics():
 
 
 def test_drift_compensation_restores_the_scale():
-    device = aj.ResistiveDevice(g_min=0.0, g_max=25 * uS, drift_nu_mean=0.1, drift_t0=1.0)
-    kwargs = dict(rows=8, cols=8, dac=aj.DAC(bits=None), adc=aj.ADC(bits=None, headroom=2.0))
+    device = aj.ResistiveDevice(g_min=0.0, g_max=25 * uS,
+                                drift=aj.PowerLawDrift(nu_mean=0.1, t0=1.0))
+    kwargs = dict(rows=8, cols=8, dac=aj.DAC(bits=None), adc=aj.ADC(bits=None))
     w = jax.random.normal(jax.random.key(0), (8, 8))
     x = jax.random.normal(jax.random.key(1), (4, 8))
     plain = aj.Crossbar(device, **kwargs).program(w, key=jax.random.key(2))

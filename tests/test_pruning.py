@@ -19,7 +19,7 @@ OUT, IN = 12, 30
 def ideal_formed_crossbar(**device):
     """Formed device, no read noise, ideal converters: reads are exact products."""
     dev = aj.presets.formed_rram_taox_40nm()
-    dev = eqx.tree_at(lambda d: d.read_noise, dev, aj.NoNoise())
+    dev = eqx.tree_at(lambda d: d.read_noise, dev, aj.NoReadNoise())
     if device:
         dev = eqx.tree_at(lambda d: [getattr(d, k) for k in device], dev, list(device.values()))
     return aj.Crossbar(dev, rows=16, cols=8, dac=aj.DAC(bits=None), adc=aj.ADC(bits=None))
@@ -185,7 +185,7 @@ def digits():
 @pytest.fixture(scope="module")
 def crossbar():
     return aj.Crossbar(aj.presets.formed_rram_taox_40nm(), rows=64, cols=64,
-                       adc=aj.ADC(bits=8, headroom=0.25))
+                       adc=aj.ADC(bits=8, range=aj.WorstCaseRange(headroom=0.25)))
 
 
 def test_topology_mlp_learns_digits_in_situ_and_counts_flips(digits, crossbar):

@@ -25,13 +25,13 @@ from ._crossbar import (
 from ._devices import (
     AbstractDevice as AbstractDevice,
     AbstractDrift as AbstractDrift,
+    FormedDevice as FormedDevice,
+    IdealDevice as IdealDevice,
     NoDrift as NoDrift,
     PCMDrift as PCMDrift,
     PowerLawDrift as PowerLawDrift,
-    RelaxationDrift as RelaxationDrift,
-    FormedDevice as FormedDevice,
-    IdealDevice as IdealDevice,
     ProgrammedCells as ProgrammedCells,
+    RelaxationDrift as RelaxationDrift,
     ResistiveDevice as ResistiveDevice,
     round_ste as round_ste,
 )

@@ -19,8 +19,9 @@ class EnergyModel(eqx.Module):
     * ADC: 8-bit asynchronous SAR ADC, 3.1 mW at 1.2 GS/s (Kull et al., ISSCC 2013, 32 nm
       SOI; the ADC of ISAAC, Shafiee et al., ISCA 2016) → 2.58 pJ per conversion, scaled by
       2 per bit (Walden figure of merit).
-    * DAC: 1.2 fJ per conversion step (relaxation DAC in 40 nm CMOS, as tabulated for
-      crossbar energy studies), i.e. ``1.2 fJ · 2^bits`` per conversion.
+    * DAC: *assumed* 1.2 fJ per conversion step, i.e. ``1.2 fJ · 2^bits`` per conversion
+      (0.3 pJ at 8 bits; the order of the capacitive/relaxation DACs tabulated in crossbar
+      energy studies, but no single measured design is behind this number).
     * Digital: 45 nm, 0.9 V (Horowitz, "Computing's energy problem", ISSCC 2014): 32-bit
       float multiply 3.7 pJ + add 0.9 pJ per MAC; 64-bit read of an 8 kB SRAM 10 pJ, so
       5 pJ per 32-bit operand fetched from on-chip memory.
@@ -31,7 +32,7 @@ class EnergyModel(eqx.Module):
     adc_energy_8bit: float | Array = 3.1e-3 / 1.2e9
     """Energy of one 8-bit ADC conversion [J]."""
     dac_energy_per_step: float | Array = 1.2e-15
-    """DAC energy per conversion step [J] (× 2^bits per conversion)."""
+    """DAC energy per conversion step [J] (× 2^bits per conversion; assumed)."""
     opamp_power: float | Array = 100e-6
     """Quiescent power per op-amp [W] (assumed)."""
     mac_energy: float | Array = 3.7e-12 + 0.9e-12

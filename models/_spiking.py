@@ -22,8 +22,9 @@ from ._data import rate_code
 from ._topology import MLPArchitecture, TopologyNet
 
 
-def spike(u: Array, width: float = 0.5) -> Array:
-    """Heaviside ``H(u)`` with a rectangular surrogate gradient ``1{|u| < width/2} / width``."""
+def spike(u: Array, width: float = 1.0) -> Array:
+    """Heaviside ``H(u)`` with a rectangular surrogate gradient ``1{|u| < width/2} / width``
+    (the public PRIME code: ``1{|u| < 0.5} / (2·0.5)``, i.e. width 1)."""
     ramp = jnp.clip(u / width + 0.5, 0.0, 1.0)
     return ramp + jax.lax.stop_gradient((u > 0).astype(u.dtype) - ramp)
 
@@ -42,16 +43,19 @@ class SpikingTopologyNet(TopologyNet):
 
     Per step, each hidden layer: ``U ← U·(1 − s)`` (reset by subtraction to zero after a
     spike), ``U ← decay·U``, ``U += W x``, ``U ← LeakyReLU_leak(U)`` (as in the public
-    PRIME code), ``s = H(U − θ)``. The output layer integrates its input (no leak, no spike, no
-    reset), so its potential, and the confidence of the running prediction, grows with the
-    evidence. Inputs are rate-coded spike trains of ``steps`` steps.
+    PRIME code), ``s = H(U − θ)``. The output layer integrates its input and applies the
+    same LeakyReLU at every step (no decay, no spike, no reset; as the public code's
+    ``Output_Cell``), so its potential, and the confidence of the running prediction, grows
+    with the evidence. The spike's surrogate gradient is rectangular, ``1{|u| < 0.5}``
+    (``surrogate_width = 1``, the public code's ``lens = 0.5``). Inputs are rate-coded spike
+    trains of ``steps`` steps.
     """
 
     steps: int = eqx.field(static=True, default=10)
     threshold: float = eqx.field(static=True, default=0.5)
     decay: float = eqx.field(static=True, default=0.2)
     leak: float = eqx.field(static=True, default=0.1)
-    surrogate_width: float = eqx.field(static=True, default=0.5)
+    surrogate_width: float = eqx.field(static=True, default=1.0)
 
     def __check_init__(self):
         check_int("steps", self.steps, lower=1)
@@ -91,7 +95,7 @@ class SpikingTopologyNet(TopologyNet):
                     x = spike(u - self.threshold, self.surrogate_width)
                     new_s.append(x)
                 else:
-                    u = u + chip_i(x, key=keys[i])
+                    u = jax.nn.leaky_relu(u + chip_i(x, key=keys[i]), self.leak)
                 new_u.append(u)
             return (tuple(new_u), tuple(new_s)), (new_u[-1], jnp.stack(counts, -1))
 

@@ -32,16 +32,22 @@ def _constant_or(schedule: Schedule | None, s, default):
 
 
 class LoopNoise(eqx.Module):
-    """Noise sources of the loop, all white over the loop's bandwidth (so they enter as a
-    Stratonovich SDE driven by a diffrax Brownian path).
+    """Noise sources of the loop.
 
-    * device read noise: a read of duration ``read_time`` has the device's per-read σ, so
-      the current noise has two-sided density ``σ²·read_time`` (fluctuations faster than the
-      loop; slower ones are better modelled as a frozen perturbation per solve);
+    * device read noise, by its time scale (the device's ``read_noise``): the *white* part —
+      a read of duration ``read_time`` has the device's per-read σ, so the current noise has
+      two-sided density ``σ²·read_time``, averaged by the integrators (the optimistic bound);
+      the *frozen* part (1/f, random telegraph) — one perturbation of every weight drawn per
+      solve and held for the whole solve (the pessimistic bound for slow noise). Give the
+      device a :class:`~analogjax.WhiteReadNoise` or :class:`~analogjax.FrozenReadNoise` to
+      choose the bound;
     * op-amp input-referred voltage noise ``e_n`` (``OpAmp.noise_density``), amplified by
       each stage's noise gain ``1 + Σ|G|·R_f``, and the integrators' ``e_n`` and input
       resistors' Johnson noise integrated with ``1/RC``;
     * Johnson noise of the crossbar cells, ``4kT·ΣG`` (one-sided).
+
+    All but the frozen part are white over the loop's bandwidth and enter as a Stratonovich
+    SDE driven by a diffrax Brownian path.
     """
 
     read: bool = eqx.field(default=True, static=True)
@@ -57,6 +63,22 @@ class LoopNoise(eqx.Module):
     def __check_init__(self):
         check_range("LoopNoise.read_time", self.read_time, lower=0.0, lower_open=True, unit="s")
         check_range("LoopNoise.temperature", self.temperature, lower=0.0, unit="K")
+
+
+_FROZEN_STREAM = 0x51_0E
+"""Stream of the solve's key that draws the frozen read noise (the Brownian path uses the key
+itself)."""
+
+
+def _with_frozen_noise(matrices, key) -> tuple:
+    """The layers with one draw of their frozen read noise added to the weights (each weight
+    ``N(0, frozen_variance)``; a reference column's noise is drawn per weight, not shared)."""
+    perturbed = []
+    for i, m in enumerate(matrices):
+        z = jax.random.normal(jax.random.fold_in(key, i), m.weights.shape, m.weights.dtype)
+        perturbed.append(eqx.tree_at(lambda m: m.weights, m,
+                                     m.weights + safe_sqrt(m.frozen_variance) * z))
+    return tuple(perturbed)
 
 
 class LoopSolution(eqx.Module):
@@ -261,14 +283,16 @@ class ClosedLoopIntegrator(eqx.Module):
 
     def energy(self, solution: LoopSolution, *, model: aj.energy.EnergyModel | None = None,
                dac_bits: int = 8, dac_update_rate: float = 10e6, adc_bits: int = 8,
-               device_age: float | ArrayLike | None = None) -> dict[str, Array]:
+               readouts: int = 1, device_age: float | ArrayLike | None = None
+               ) -> dict[str, Array]:
         """Projected energy [J] and time [s] of the analogue solve in ``solution``.
 
         Crossbar Joule heating ∫ΣV²G dt along the saved trajectory (noise-free inputs,
-        trapezoidal rule over ``solution.ts``: save densely); every op-amp (one per hidden
-        unit, two per state: transimpedance + integrator) powered for the solve; DAC
-        conversions for the initial state and for each input/drive/schedule channel updated
-        at ``dac_update_rate`` [Hz]; one ADC conversion per state per saved time."""
+        trapezoidal rule over ``solution.ts``: save densely); every op-amp powered for the
+        solve (:meth:`opamp_count`); DAC conversions for the initial state and for each
+        input/drive/schedule channel updated at ``dac_update_rate`` [Hz]; ``readouts`` ADC
+        conversions per state (hardware read-outs of the result; default one, the final
+        state — not the simulation's saved times)."""
         model = aj.energy.EnergyModel() if model is None else model
         matrices = self.network.matrices(device_age)
         duration = solution.physical_ts[-1] - solution.physical_ts[0]
@@ -282,7 +306,7 @@ class ClosedLoopIntegrator(eqx.Module):
                                                       self.v_unit * inp, solution.physical_ts)
                        for m, inp in zip(matrices, per_time, strict=True))
         n = self.state_size
-        opamps = sum(self.network.hidden_sizes) + 2 * n
+        opamps = self.opamp_count
         s0 = solution.ts[0]
         channels = 0
         for schedule in (self.inputs, self.drive, self.feedback, self.output_gain,
@@ -294,11 +318,23 @@ class ClosedLoopIntegrator(eqx.Module):
             "crossbar": crossbar,
             "opamps": model.opamps(opamps, duration),
             "dac": model.dac(dac_bits, conversions),
-            "adc": model.adc(adc_bits, n * solution.ts.shape[0]),
+            "adc": model.adc(adc_bits, n * readouts),
         }
         parts["total"] = sum(parts.values())
         parts["time"] = duration
         return parts
+
+    @property
+    def opamp_count(self) -> int:
+        """Op-amps of the loop: a transimpedance amplifier per output of every layer, an
+        integrator per state, and — for mappings with two arrays per weight (differential
+        pairs) — an inverter per word line of every layer, which drives the G⁻ array with −V
+        so that one bit line sums G⁺V − G⁻V (a reference-column mapping needs none)."""
+        count = sum(self.network.hidden_sizes) + 2 * self.state_size
+        for chip in self.network.chips:
+            if chip.crossbar.mapping.arrays == 2:
+                count += chip.in_features
+        return count
 
     def digital_energy_per_evaluation(self, model: aj.energy.EnergyModel | None = None
                                       ) -> Array:
@@ -350,6 +386,8 @@ class ClosedLoopIntegrator(eqx.Module):
         if noisy and dt is None:
             raise ValueError("dt (model-time step) is required for a noisy (SDE) solve")
         matrices = self.network.matrices(device_age)
+        if self.noise is not None and self.noise.read:
+            matrices = _with_frozen_noise(matrices, jax.random.fold_in(key, _FROZEN_STREAM))
         densities = None if self.noise is None else self._noise_densities(matrices)
         path = None
         if noisy:

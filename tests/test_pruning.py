@@ -235,9 +235,10 @@ def test_topology_cnn_ex_situ_and_programmed_baseline(digits, crossbar):
 
 
 def test_spike_surrogate_and_early_exit():
-    u = jnp.array([-0.3, -0.1, 0.1, 0.3])
-    np.testing.assert_array_equal(models.spike(u), [0, 0, 1, 1])
-    np.testing.assert_allclose(jax.vmap(jax.grad(models.spike))(u), [0, 2, 2, 0])
+    # the public PRIME code's surrogate: 1{|u| < 0.5} / (2·0.5)
+    u = jnp.array([-0.7, -0.3, -0.1, 0.1, 0.3, 0.7])
+    np.testing.assert_array_equal(models.spike(u), [0, 0, 0, 1, 1, 1])
+    np.testing.assert_allclose(jax.vmap(jax.grad(models.spike))(u), [0, 1, 1, 1, 1, 0])
     # sample 0 confident at step 2 for class 1 (later class 0 wins); sample 1 never confident
     potentials = jnp.zeros((4, 2, 3))
     potentials = potentials.at[:2, 0, 1].set(10.0).at[2:, 0, 0].set(30.0)

@@ -221,9 +221,9 @@ class AnalogMatrices(eqx.Module):
     read_variance: Float[Array, "out in"]
     """White read-noise variance each unit input adds to each output: ``Var[y_o] =
     Σ_i x_i²·v_oi`` per read (the device's per-read σ² in weight units)."""
-    frozen_variance: Float[Array, "out in"]
+    frozen_variance: Float[Array, "out in"] | None
     """Variance of each weight's frozen (slow: 1/f, telegraph) read noise at this time, in
-    weight units²: a perturbation drawn once per read time."""
+    weight units²: a perturbation drawn once per read time; None if the device has none."""
     total_conductance: Float[Array, " out"]
     """Σ of all conductances on each output's bit lines in weight units (sets the op-amp's
     noise gain and the Johnson noise)."""
@@ -271,22 +271,26 @@ class ProgrammedCrossbar(eqx.Module):
         n_row, rows, n_col, cols = a.shape
         return a.reshape(n_row * rows, n_col * cols)[: self.in_features, : self.out_features].T
 
-    def _noise_variances(self, g0: Array, g: Array, t: Array) -> tuple[Array, Array]:
-        """White and frozen read-noise variances per (input, output) [S²], ``(R, rows, C,
-        cols)``: both cells of a pair, a reference cell counted with every output."""
-        xbar = self.crossbar
-        noise, mapping = xbar.device.read_noise, xbar.mapping
-        variances = []
-        for std_of in (noise.white_std, noise.frozen_std):
-            if noise.acts_on_weight:
-                std = std_of(mapping.effective(g0), mapping.effective(g), t)
-                variances.append(jnp.zeros_like(mapping.effective(g)) if std is None
-                                 else jnp.broadcast_to(std * std, mapping.effective(g).shape))
-            else:
-                std = std_of(g0, g, t)
-                var = jnp.zeros_like(g) if std is None else jnp.broadcast_to(std * std, g.shape)
-                variances.append(mapping.per_output_sum(var))
-        return variances[0], variances[1]
+    def _noise_std(self, std_of, g0: Array, g: Array, t: Array) -> Array | None:
+        """σ [S] of one part of the read noise (``std_of``: the noise's ``white_std`` or
+        ``frozen_std``) of cells programmed to ``g0`` reading ``g``: per cell ``(P, …)``, or
+        per effective conductance ``(R, rows, C, cols)`` for noise on the weight; None if
+        the part is absent."""
+        if self.crossbar.device.read_noise.acts_on_weight:
+            effective = self.crossbar.mapping.effective
+            return std_of(effective(g0), effective(g), t)
+        return std_of(g0, g, t)
+
+    def _noise_variance(self, std_of, g0: Array, g: Array, t: Array) -> Array | None:
+        """Variance [S²] per (input, output) ``(R, rows, C, cols)`` of one part of the read
+        noise (both cells of a pair, a reference cell counted with every output); None if
+        the part is absent."""
+        std = self._noise_std(std_of, g0, g, t)
+        if std is None:
+            return None
+        if self.crossbar.device.read_noise.acts_on_weight:
+            return jnp.broadcast_to(std * std, self.crossbar.mapping.effective(g).shape)
+        return self.crossbar.mapping.per_output_sum(jnp.broadcast_to(std * std, g.shape))
 
     def analog(self, t: float | ArrayLike | None = None) -> AnalogMatrices:
         """The chip as continuous-time analogue hardware sees it at time ``t``, in weight
@@ -298,12 +302,15 @@ class ProgrammedCrossbar(eqx.Module):
         time = xbar.device.read_time(t, g.dtype)
         s = self.weight_per_siemens[:, None]  # (R, 1, C, k)
         weights = self._to_weight_layout(xbar.mapping.effective(g) * s)
-        white, frozen = self._noise_variances(self.cells.g, g, time)
+        noise = xbar.device.read_noise
+        white = self._noise_variance(noise.white_std, self.cells.g, g, time)
+        frozen = self._noise_variance(noise.frozen_std, self.cells.g, g, time)
         total = xbar.mapping.per_output_sum(g)
         return AnalogMatrices(
             weights=weights,
-            read_variance=self._to_weight_layout(white * s**2),
-            frozen_variance=self._to_weight_layout(frozen * s**2),
+            read_variance=(jnp.zeros_like(weights) if white is None
+                           else self._to_weight_layout(white * s**2)),
+            frozen_variance=None if frozen is None else self._to_weight_layout(frozen * s**2),
             total_conductance=jnp.sum(self._to_weight_layout(total * s), axis=1),
             cell_conductance=self._to_weight_layout(total),
         )
@@ -311,17 +318,13 @@ class ProgrammedCrossbar(eqx.Module):
     def _frozen_effective(self, key, g0: Array, g: Array, t: Array) -> tuple[Array, Array]:
         """Cell conductances ``(P, …)`` and effective conductances ``(R, rows, C, cols)`` [S]
         with this read time's frozen noise (one draw per cell from ``key``)."""
-        xbar = self.crossbar
-        noise, mapping = xbar.device.read_noise, xbar.mapping
-        if noise.acts_on_weight:
-            g_eff = mapping.effective(g)
-            std = noise.frozen_std(mapping.effective(g0), g_eff, t)
-            if std is None:
-                return g, g_eff
-            return g, g_eff + std * _rng.normal(key, g_eff.shape, g_eff.dtype)
-        std = noise.frozen_std(g0, g, t)
+        noise, mapping = self.crossbar.device.read_noise, self.crossbar.mapping
+        std = self._noise_std(noise.frozen_std, g0, g, t)
         if std is None:
             return g, mapping.effective(g)
+        if noise.acts_on_weight:
+            g_eff = mapping.effective(g)
+            return g, g_eff + std * _rng.normal(key, g_eff.shape, g_eff.dtype)
         g = jnp.maximum(g + std * _rng.normal(key, g.shape, g.dtype), 0.0)
         return g, mapping.effective(g)
 
@@ -352,12 +355,7 @@ class ProgrammedCrossbar(eqx.Module):
         n_row, batch, n_slices, rows = v.shape
         n_col = g.shape[3]
         v2 = (v * v).reshape(n_row, batch * n_slices, rows)
-        if noise.acts_on_weight:
-            std = noise.white_std(mapping.effective(g0), mapping.effective(g), t)
-            if std is None:
-                return None
-            variance = v2 @ (std * std).reshape(n_row, rows, -1)
-        elif noise.white_conductance_independent:
+        if noise.white_conductance_independent:
             ones = jnp.ones((1,) * 5, v.dtype)
             std = noise.white_std(ones, ones, t)
             if std is None:
@@ -366,10 +364,11 @@ class ProgrammedCrossbar(eqx.Module):
                 jnp.broadcast_to(std * std, (g.shape[0], n_row, 1, n_col, g.shape[4])))
             variance = jnp.sum(v2, axis=-1, keepdims=True) * var_matrix.reshape(n_row, 1, -1)
         else:
-            std = noise.white_std(g0, g, t)
+            std = self._noise_std(noise.white_std, g0, g, t)
             if std is None:
                 return None
-            var_matrix = mapping.noise_variance_matrix(std * std)
+            var_matrix = (std * std if noise.acts_on_weight
+                          else mapping.noise_variance_matrix(std * std))
             variance = v2 @ var_matrix.reshape(n_row, rows, -1)
         cols_phys = variance.shape[-1] // n_col
         std = safe_sqrt(variance).reshape(n_row, batch, n_slices, n_col, cols_phys)

@@ -188,19 +188,6 @@ class AbstractDevice(eqx.Module):
             return cells.g
         return self.drift.conductance(cells.g, cells.nu, _time(t, jnp.result_type(cells.g)))
 
-    def read_noise_std(self, g: Float[ArrayLike, "..."], t: float | ArrayLike | None = None
-                       ) -> Float[Array, "..."]:
-        """Total (white and frozen) read-noise σ [S] of a cell that reads ``g`` [S] at
-        ``t`` (taking ``g`` as its programmed conductance too)."""
-        g = jnp.asarray(g)
-        time = self.read_time(t, jnp.result_type(g, float))
-        white = self.read_noise.white_std(g, g, time)
-        frozen = self.read_noise.frozen_std(g, g, time)
-        parts = [p for p in (white, frozen) if p is not None]
-        if not parts:
-            return jnp.zeros_like(g)
-        return jnp.sqrt(sum(p * p for p in parts))
-
     @property
     def has_read_noise(self) -> bool:
         return not isinstance(self.read_noise, NoReadNoise)

@@ -268,11 +268,6 @@ class CombinedReadNoise(AbstractReadNoise):
     def acts_on_weight(self):
         return self.white.acts_on_weight
 
-    @property
-    def white_conductance_independent(self):
-        return (self.white.white_conductance_independent
-                and isinstance(self.frozen, FrozenReadNoise | PCMReadNoise | NoReadNoise))
-
 
 def _add_std(a, b):
     if a is None:

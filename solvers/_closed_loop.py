@@ -75,6 +75,9 @@ def _with_frozen_noise(matrices, key) -> tuple:
     ``N(0, frozen_variance)``; a reference column's noise is drawn per weight, not shared)."""
     perturbed = []
     for i, m in enumerate(matrices):
+        if m.frozen_variance is None:
+            perturbed.append(m)
+            continue
         z = jax.random.normal(jax.random.fold_in(key, i), m.weights.shape, m.weights.dtype)
         perturbed.append(eqx.tree_at(lambda m: m.weights, m,
                                      m.weights + safe_sqrt(m.frozen_variance) * z))
@@ -134,7 +137,8 @@ class ClosedLoopIntegrator(eqx.Module):
 
     with ``a`` an optional linear feedback, ``b`` a multiplying-DAC gain on the network
     output, ``c`` an injected noise source (all schedules of ``s``), ``A`` the op-amp gain,
-    output rails at ``±v_rail`` (held, as in the hardware) and the noise of ``LoopNoise``.
+    output rails at ``±v_rail`` and optional ``state_limits`` (held, as in the hardware) and
+    the noise of ``LoopNoise``.
     Transimpedance stages have the closed-loop gain error of a finite-gain op-amp and clip at
     the rails. With ideal devices and op-amps and no noise it is exactly the digital neural
     ODE ``dx/ds = f_θ(x, u)``.
@@ -165,6 +169,10 @@ class ClosedLoopIntegrator(eqx.Module):
     """``b(s)``: gain on the network output, scalar or (n,) (default 1)."""
     injected_noise: Schedule | None = None
     """``c(s)``: intensity of an injected noise source (units per √s), scalar or (n,)."""
+    state_limits: tuple[float, float] | None = eqx.field(default=None, static=True)
+    """Lower and upper limits of the integrator outputs (units), or None: diode limiters in
+    the integrators' feedback that hold a state which lives in a known range (e.g. a
+    memristor's x in [0, 1]) at its bounds, as the op-amp rails hold it at ±v_rail."""
     def __check_init__(self):
         check_range("ClosedLoopIntegrator.resistance", self.resistance, lower=0.0,
                     lower_open=True, unit="ohm")
@@ -177,6 +185,11 @@ class ClosedLoopIntegrator(eqx.Module):
         if self.opamp.gbw is not None:
             raise ValueError("ClosedLoopIntegrator takes settled op-amps (gbw=None); model a "
                              "finite bandwidth with circuits.IntegratorNetwork")
+        if self.state_limits is not None:
+            lower, upper = self.state_limits
+            if not lower < upper:
+                raise ValueError(f"ClosedLoopIntegrator.state_limits must be (lower, upper) "
+                                 f"with lower < upper; got {self.state_limits}")
 
     @property
     def tau(self):
@@ -275,11 +288,19 @@ class ClosedLoopIntegrator(eqx.Module):
         if dw is not None and self.injected_noise is not None:
             injected = self.injected_noise(s) * dw[-n:]
             noise = injected if noise is None else noise + injected
+        if self.opamp.v_rail is None and self.state_limits is None:
+            return drift, noise
+        lower, upper = -jnp.inf, jnp.inf
         if self.opamp.v_rail is not None:
-            x_rail = self.opamp.v_rail / self.v_unit
-            out = ((x >= x_rail) & (drift > 0)) | ((x <= -x_rail) & (drift < 0))
-            drift = jnp.where(out, 0.0, drift)
-        return drift, noise
+            lower, upper = -self.opamp.v_rail / self.v_unit, self.opamp.v_rail / self.v_unit
+        if self.state_limits is not None:
+            lower = jnp.maximum(lower, self.state_limits[0])
+            upper = jnp.minimum(upper, self.state_limits[1])
+
+        def held(d):  # an output at its limit does not move further out
+            return jnp.where(((x >= upper) & (d > 0)) | ((x <= lower) & (d < 0)), 0.0, d)
+
+        return held(drift), None if noise is None else held(noise)
 
     def energy(self, solution: LoopSolution, *, model: aj.energy.EnergyModel | None = None,
                dac_bits: int = 8, dac_update_rate: float = 10e6, adc_bits: int = 8,

@@ -293,3 +293,18 @@ def test_loop_energy_counts_readouts_and_signed_weight_opamps():
         energy = loop.energy(solution, model=model, readouts=readouts)
         np.testing.assert_allclose(energy["adc"], model.adc(8, 2 * readouts))
     assert eqx.is_array(energy["total"])
+
+
+def test_state_limits_hold_the_integrators():
+    """dx/ds = +1 from 0.2 with limits (0, 1): the state rises at unit rate, then holds at 1."""
+    xbar = aj.Crossbar(aj.IdealDevice(g_min=1 * uS, g_max=25 * uS), rows=4, cols=4,
+                       dac=aj.DAC(bits=None), adc=aj.ADC(bits=None))
+    network = solvers.program_network(xbar, [jnp.zeros((1, 1))], [jnp.ones(1)])
+    ts = jnp.array([0.0, 0.5, 2.0])
+    free = solvers.ClosedLoopIntegrator(network).solve(jnp.array([0.2]), ts).xs[:, 0]
+    held = solvers.ClosedLoopIntegrator(network, state_limits=(0.0, 1.0)).solve(
+        jnp.array([0.2]), ts).xs[:, 0]
+    np.testing.assert_allclose(free, [0.2, 0.7, 2.2], atol=1e-6)
+    np.testing.assert_allclose(held, [0.2, 0.7, 1.0], atol=1e-3)
+    with pytest.raises(ValueError, match="state_limits"):
+        solvers.ClosedLoopIntegrator(network, state_limits=(1.0, 0.0))

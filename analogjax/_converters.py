@@ -5,9 +5,11 @@ bit lines. Quantisers use straight-through gradients; clipping has its true (zer
 from __future__ import annotations
 
 import abc
+import math
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -74,15 +76,17 @@ class AbstractADCRange(eqx.Module):
     """How the ADC's full scale [A] is set when a chip is programmed.
 
     ``full_scale`` gets each tile's signed conductances (``(R, rows, C, cols)`` [S]), the DAC,
-    and the column currents of a calibration read (``(R, N, C, cols)`` [A], N inputs and bit
-    slices; None when the range needs none) and returns the full scale per tile
-    ``(R, C, 1)`` or per column ``(R, C, cols)``.
+    the column currents of a calibration read (``(R, N, C, cols)`` [A], N inputs and bit
+    slices; None when the range needs none) and the number of bit lines in use in each
+    column tile (the rest are padding), and returns the full scale per tile ``(R, C, 1)`` or
+    per column ``(R, C, cols)``.
     """
 
     needs_calibration_read: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def full_scale(self, g_eff: Array, dac: DAC, currents: Array | None) -> Array:
+    def full_scale(self, g_eff: Array, dac: DAC, currents: Array | None,
+                   columns: tuple[int, ...]) -> Array:
         """Full-scale current [A] per tile or per column."""
 
 
@@ -99,7 +103,7 @@ class WorstCaseRange(AbstractADCRange):
         check_range("WorstCaseRange.headroom", self.headroom, lower=0.0, lower_open=True,
                     upper=10.0)
 
-    def full_scale(self, g_eff, dac, currents):
+    def full_scale(self, g_eff, dac, currents, columns):
         column_sum = jnp.sum(jnp.abs(g_eff), axis=1)  # (R, C, cols)
         return self.headroom * dac.v_read * jnp.max(column_sum, axis=-1, keepdims=True)
 
@@ -113,7 +117,7 @@ class FixedRange(AbstractADCRange):
     def __check_init__(self):
         check_range("FixedRange.current", self.current, lower=0.0, lower_open=True, unit="A")
 
-    def full_scale(self, g_eff, dac, currents):
+    def full_scale(self, g_eff, dac, currents, columns):
         return jnp.full((g_eff.shape[0], g_eff.shape[2], 1), self.current, g_eff.dtype)
 
 
@@ -134,7 +138,7 @@ class CalibratedRange(AbstractADCRange):
     percentile for per-column calibration.
     """
 
-    percentile: float | Array = 99.99
+    percentile: float = eqx.field(default=99.99, static=True)
     """Percentile of |I| that maps to full scale, in (0, 100]."""
     per_column: bool = eqx.field(default=False, static=True)
     """Calibrate each column separately (True) or each tile (False)."""
@@ -149,13 +153,29 @@ class CalibratedRange(AbstractADCRange):
                     upper=100.0)
         check_int("CalibratedRange.samples", self.samples, lower=1, upper=2**20)
 
-    def full_scale(self, g_eff, dac, currents):
+    def full_scale(self, g_eff, dac, currents, columns):
         magnitude = jnp.abs(currents)  # (R, N, C, cols)
         if self.per_column:
-            return jnp.percentile(magnitude, self.percentile, axis=1)
-        n_row, _, n_col, _ = magnitude.shape
-        per_tile = jnp.moveaxis(magnitude, 2, 1).reshape(n_row, n_col, -1)
-        return jnp.percentile(per_tile, self.percentile, axis=-1)[..., None]
+            return upper_percentile(jnp.moveaxis(magnitude, 1, -1), self.percentile)
+        n_row = magnitude.shape[0]
+        per_tile = [upper_percentile(magnitude[:, :, c, :used].reshape(n_row, -1),
+                                     self.percentile) for c, used in enumerate(columns)]
+        return jnp.stack(per_tile, axis=1)[..., None]  # padding bit lines left out
+
+
+def upper_percentile(values: Array, percentile: float) -> Array:
+    """``jnp.percentile(values, percentile, axis=-1)`` (linear interpolation) for a high
+    percentile by a top-k of the few largest values: a sort of every calibration current
+    would dominate programming time on CPU."""
+    n = values.shape[-1]
+    position = percentile / 100 * (n - 1)
+    below = math.floor(position)
+    k = n - below  # the values from sorted index `below` up
+    if k > 64:
+        return jnp.percentile(values, percentile, axis=-1)
+    top = jax.lax.top_k(values, k)[0]  # descending: top[k - 1] is sorted[below]
+    lower, upper = top[..., k - 1], top[..., max(k - 2, 0)]
+    return lower + (position - below) * (upper - lower)
 
 
 class ADC(eqx.Module):

@@ -186,6 +186,8 @@ class Crossbar(eqx.Module):
             full_scale = jnp.ones((n_row, n_col, 1), cells.g.dtype)
         else:
             currents = None
+            columns = tuple(min(self.usable_cols, out_features - c * self.usable_cols)
+                            for c in range(n_col))
             if adc_range.needs_calibration_read:
                 if calibration_inputs is None:
                     x = jax.random.normal(jax.random.key(adc_range.seed),
@@ -196,11 +198,13 @@ class Crossbar(eqx.Module):
                         raise ValueError(f"calibration_inputs must have shape (N >= 1, "
                                          f"{in_features}); got {x.shape}")
                     x = check_finite_array("calibration_inputs", x)
-                v, _, _ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, rows)
-                v = v.reshape(n_row, -1, rows)
-                currents = (v @ g_eff.reshape(n_row, rows, -1)).reshape(n_row, v.shape[1],
-                                                                       n_col, -1)
-            full_scale = jax.lax.stop_gradient(adc_range.full_scale(g_eff, self.dac, currents))
+                used_rows = in_features if n_row == 1 else rows  # the rest read 0 V
+                v, _, _ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, used_rows)
+                v = v.reshape(n_row, -1, used_rows)
+                g_used = g_eff[:, :used_rows].reshape(n_row, used_rows, -1)
+                currents = (v @ g_used).reshape(n_row, v.shape[1], n_col, -1)
+            full_scale = jax.lax.stop_gradient(
+                adc_range.full_scale(g_eff, self.dac, currents, columns))
             full_scale = jnp.broadcast_to(full_scale, (n_row, n_col, full_scale.shape[-1]))
             full_scale = jnp.where(full_scale > 0, full_scale, jnp.ones_like(full_scale))
         return ProgrammedCrossbar(

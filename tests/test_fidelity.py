@@ -308,3 +308,24 @@ def test_state_limits_hold_the_integrators():
     np.testing.assert_allclose(held, [0.2, 0.7, 1.0], atol=1e-3)
     with pytest.raises(ValueError, match="state_limits"):
         solvers.ClosedLoopIntegrator(network, state_limits=(1.0, 0.0))
+
+
+def test_upper_percentile_matches_numpy():
+    from analogjax._converters import upper_percentile
+
+    values = np.asarray(jax.random.normal(jax.random.key(0), (3, 5000)), np.float64)
+    for p in (99.99, 99.9, 100.0, 50.0):
+        np.testing.assert_allclose(upper_percentile(jnp.asarray(values), p),
+                                   np.percentile(values, p, axis=-1), rtol=1e-5)
+
+
+def test_calibration_leaves_out_padding_columns():
+    """A 10-output layer on a 128-column array: the per-tile percentile is over the 10 used
+    bit lines only (the 118 padding ones read 0 A)."""
+    w = jax.random.normal(jax.random.key(0), (10, 64))
+    x = jax.random.normal(jax.random.key(1), (2000, 64))
+    chip = aj.Crossbar(aj.IdealDevice(), rows=128, cols=128).program(w, calibration_inputs=x)
+    xq = jnp.round(x / jnp.max(jnp.abs(x), axis=1, keepdims=True) * 127) / 127
+    currents = 0.2 * xq @ (chip.weights() / chip.weight_per_siemens[0, 0, 0]).T
+    np.testing.assert_allclose(chip.adc_full_scale[0, 0, 0],
+                               np.percentile(np.abs(np.asarray(currents)), 99.99), rtol=1e-4)

@@ -3,6 +3,7 @@
 from . import (
     circuits as circuits,
     energy as energy,
+    internal as internal,
     ir_drop as ir_drop,
     memristor as memristor,
     presets as presets,
@@ -56,6 +57,7 @@ from ._noise import (
 )
 from ._training import (
     AnalogLinear as AnalogLinear,
+    WeightNoise as WeightNoise,
     inject_weight_noise as inject_weight_noise,
 )
 

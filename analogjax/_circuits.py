@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+import diffrax
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
@@ -142,18 +143,22 @@ class IntegratorNetwork(eqx.Module):
         return jnp.concatenate([dq, _saturate(v, dv, self.opamp.v_rail)])
 
     def solve(self, v0: Float[ArrayLike, " n"], ts: Float[ArrayLike, " T"], *,
-              inputs: Callable[[Array], Array] | None = None, rtol: float = 1e-8,
-              atol: float = 1e-10, max_steps: int = 100_000) -> Float[Array, "T n"]:
-        """Output voltages at ``ts`` [s] from ``v0`` at ``ts[0]`` (adaptive steps: Tsit5, or
-        Kvaerno5 for the stiff single-pole model, which starts with every op-amp settled,
-        ``v₋ = −V/A``). Diverging or too stiff dynamics end with diffrax's error, not NaN."""
+              inputs: Callable[[Array], Array] | None = None,
+              solver: diffrax.AbstractSolver | None = None,
+              stepsize_controller: diffrax.AbstractStepSizeController | None = None,
+              max_steps: int = 100_000) -> Float[Array, "T n"]:
+        """Output voltages at ``ts`` [s] from ``v0`` at ``ts[0]``. ``solver`` defaults to
+        Tsit5, or Kvaerno5 for the stiff single-pole model (which starts with every op-amp
+        settled, ``v₋ = −V/A``); ``stepsize_controller`` to ``PIDController(rtol=1e-8,
+        atol=1e-10)``. Diverging or too stiff dynamics end with diffrax's error, not NaN."""
+        options = dict(stepsize_controller=stepsize_controller, max_steps=max_steps)
         if self.opamp.gbw is None:
-            return integrate(lambda t, v: self.vector_field(t, v, inputs), v0, ts, rtol=rtol,
-                             atol=atol, max_steps=max_steps)
+            return integrate(lambda t, v: self.vector_field(t, v, inputs), v0, ts,
+                             solver=solver, **options)
         v0 = jnp.asarray(v0, jnp.asarray(ts).dtype)
         state0 = jnp.concatenate([v0 * (1 + self.opamp.inverse_gain), v0])
         states = integrate(lambda t, y: self.single_pole_vector_field(t, y, inputs), state0, ts,
-                           rtol=rtol, atol=atol, max_steps=max_steps, stiff=True)
+                           solver=diffrax.Kvaerno5() if solver is None else solver, **options)
         return states[:, v0.shape[0]:]
 
 
@@ -266,10 +271,13 @@ class RCLowPass(eqx.Module):
                     unit="F")
 
     def solve(self, v0: float | ArrayLike, ts: Float[ArrayLike, " T"], *,
-              inputs: Callable[[Array], Array], rtol: float = 1e-8,
-              atol: float = 1e-10) -> Float[Array, " T"]:
+              inputs: Callable[[Array], Array],
+              solver: diffrax.AbstractSolver | None = None,
+              stepsize_controller: diffrax.AbstractStepSizeController | None = None
+              ) -> Float[Array, " T"]:
         tau = self.resistance * self.capacitance
-        return integrate(lambda t, v: (inputs(t) - v) / tau, v0, ts, rtol=rtol, atol=atol)
+        return integrate(lambda t, v: (inputs(t) - v) / tau, v0, ts, solver=solver,
+                         stepsize_controller=stepsize_controller)
 
 
 def ramp_step(amplitude: float, rise_time: float = 1e-9) -> Callable[[Array], Array]:

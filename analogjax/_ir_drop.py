@@ -15,7 +15,7 @@ conductances, resistances and voltages come by implicit differentiation (lineax)
 
 from __future__ import annotations
 
-from typing import Literal
+import abc
 
 import equinox as eqx
 import jax
@@ -24,10 +24,63 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float
 
-from ._validation import check_range
+from ._validation import check_int, check_range
 
-DIRECT_MAX_UNKNOWNS = 2048
-"""``method='auto'`` uses the dense direct solver up to this many unknowns (2·m·n)."""
+
+class AbstractIRDropSolver(eqx.Module):
+    """How the nodal equations of one array are solved (the ``solver=`` option of
+    :func:`solve` and :class:`Wires`)."""
+
+    @abc.abstractmethod
+    def resolve(self, n_unknowns: int) -> Cholesky | PreconditionedCG:
+        """The concrete solver for a system of ``n_unknowns`` (2·m·n) unknowns."""
+
+
+class Cholesky(AbstractIRDropSolver):
+    """Dense Cholesky factorisation of the materialised system (exact to rounding; O((m·n)²)
+    memory, so for small arrays)."""
+
+    rtol: float | None = None
+    """Tolerance of Newton's method on the node voltages for a non-linear cell (default
+    1e-10 in float64, 1e-6 otherwise); unused for linear cells."""
+
+    def __check_init__(self):
+        check_range("Cholesky.rtol", self.rtol, lower=0.0, lower_open=True)
+
+    def resolve(self, n_unknowns):
+        return self
+
+
+class PreconditionedCG(AbstractIRDropSolver):
+    """Matrix-free conjugate gradients (O(m·n) memory) preconditioned by the exact inverse
+    of the word-line and bit-line chains; all right-hand sides of a batch share the
+    iterations. Not converging within ``max_steps`` raises an error."""
+
+    rtol: float | None = None
+    """Node voltages to ``rtol`` relative (or ``rtol·max|v|``), residual currents below
+    ``rtol·max|v|·max g``; default 1e-10 in float64, 1e-6 otherwise."""
+    max_steps: int = eqx.field(default=2000, static=True)
+    """Iteration cap."""
+
+    def __check_init__(self):
+        check_range("PreconditionedCG.rtol", self.rtol, lower=0.0, lower_open=True)
+        check_int("PreconditionedCG.max_steps", self.max_steps, lower=1)
+
+    def resolve(self, n_unknowns):
+        return self
+
+
+class AutoSolver(AbstractIRDropSolver):
+    """:class:`Cholesky` up to ``direct_max_unknowns`` unknowns (2·m·n), else ``cg``."""
+
+    direct_max_unknowns: int = eqx.field(default=2048, static=True)
+    cg: PreconditionedCG = eqx.field(default_factory=PreconditionedCG)
+
+    def __check_init__(self):
+        check_int("AutoSolver.direct_max_unknowns", self.direct_max_unknowns, lower=0)
+
+    def resolve(self, n_unknowns):
+        return Cholesky(self.cg.rtol) if n_unknowns <= self.direct_max_unknowns else self.cg
 
 
 class SinhCell(eqx.Module):
@@ -45,15 +98,28 @@ class SinhCell(eqx.Module):
         return g / self.alpha * jnp.sinh(self.alpha * v)
 
 
-class _PreconditionedCG(lx.CG):
-    """CG with a fixed preconditioner (for the Newton steps, which pass no options)."""
+class _WithPreconditioner(lx.AbstractLinearSolver):
+    """A lineax solver given a fixed preconditioner (for the Newton steps, whose linear
+    solves pass no options): composition, not a subclass of the final ``lx.CG``."""
 
-    preconditioner: lx.AbstractLinearOperator | None = None
+    solver: lx.CG
+    preconditioner: lx.AbstractLinearOperator
+
+    def init(self, operator, options):
+        return self.solver.init(operator, {**options, "preconditioner": self.preconditioner})
 
     def compute(self, state, vector, options):
-        if self.preconditioner is not None:
-            options = {**options, "preconditioner": self.preconditioner}
-        return super().compute(state, vector, options)
+        return self.solver.compute(state, vector,
+                                   {**options, "preconditioner": self.preconditioner})
+
+    def transpose(self, state, options):
+        return self.solver.transpose(state, options)
+
+    def conj(self, state, options):
+        return self.solver.conj(state, options)
+
+    def assume_full_rank(self):
+        return self.solver.assume_full_rank()
 
 
 class Wires(eqx.Module):
@@ -71,7 +137,8 @@ class Wires(eqx.Module):
     """1T1R access-transistor on-resistance [Ω], or None for passive arrays."""
     cell: SinhCell | None = None
     """Non-linear cell I–V, or None for linear cells."""
-    method: Literal["auto", "direct", "cg"] = eqx.field(default="auto", static=True)
+    solver: AbstractIRDropSolver = eqx.field(default_factory=AutoSolver)
+    """How each array's nodal equations are solved."""
 
     def __check_init__(self):
         check_range("Wires.r_word", self.r_word, lower=0.0, lower_open=True, unit="ohm")
@@ -83,7 +150,7 @@ class Wires(eqx.Module):
     def solve(self, g: Array, v_word: Array) -> IRDropSolution:
         return solve(g, v_word, r_word=self.r_word, r_bit=self.r_bit, r_driver=self.r_driver,
                      r_sense=self.r_sense, r_access=self.r_access, cell=self.cell,
-                     method=self.method)
+                     solver=self.solver)
 
 
 class IRDropSolution(eqx.Module):
@@ -231,16 +298,6 @@ def _network(g, r_word, r_bit, r_driver, r_sense, r_access) -> _Network:
                     g_driver=1 / (r_word + r_driver), g_sense=1 / (r_bit + r_sense))
 
 
-def _linear_solver(method, n_unknowns, rtol, max_steps):
-    if method == "auto":
-        method = "direct" if n_unknowns <= DIRECT_MAX_UNKNOWNS else "cg"
-    if method == "direct":
-        return "direct", lx.Cholesky()
-    # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a fully
-    # driven cell's current (CG cannot reach a pure rtol at the precision floor).
-    return "cg", lx.CG(rtol=rtol, atol=rtol, max_steps=max_steps)
-
-
 def solve(
     g: Float[ArrayLike, "m n"],
     v_word: Float[ArrayLike, "... m"],
@@ -251,9 +308,7 @@ def solve(
     r_sense: float | ArrayLike = 0.0,
     r_access: float | ArrayLike | None = None,
     cell: SinhCell | None = None,
-    method: Literal["auto", "direct", "cg"] = "auto",
-    rtol: float | None = None,
-    max_steps: int = 2000,
+    solver: AbstractIRDropSolver | None = None,
 ) -> IRDropSolution:
     """Node voltages and currents of a crossbar read with resistive wires.
 
@@ -269,13 +324,10 @@ def solve(
         cell: a non-linear cell I–V (``SinhCell``), solved by Newton's method
             (optimistix) from the linear solution, with the linear solve (preconditioned by
             the chains at the small-signal conductances) inside; None for ``I = g·V``.
-        method: ``"direct"`` (dense Cholesky, small arrays), ``"cg"`` (preconditioned
-            conjugate gradients, matrix-free) or ``"auto"`` (direct up to
-            ``DIRECT_MAX_UNKNOWNS`` unknowns).
-        rtol, max_steps: CG tolerance (default 1e-10 in float64, 1e-6 in float32): node
-            voltages to ``rtol`` relative (or ``rtol·max|v|``) and residual currents below
-            ``rtol·max|v|·max g``; and the iteration cap. Not converging raises an error,
-            never a silently wrong answer.
+        solver: :class:`Cholesky` (dense, small arrays), :class:`PreconditionedCG`
+            (matrix-free; tolerance and iteration cap) or :class:`AutoSolver` (the default:
+            Cholesky up to 2048 unknowns). Not converging raises an error, never a silently
+            wrong answer.
     """
     g = jnp.asarray(g)
     if g.ndim != 2 or 0 in g.shape:
@@ -292,16 +344,19 @@ def solve(
     check_range("r_driver", r_driver, lower=0.0, unit="ohm")
     check_range("r_sense", r_sense, lower=0.0, unit="ohm")
     check_range("r_access", r_access, lower=0.0, unit="ohm")
-    if method not in ("auto", "direct", "cg"):
-        raise ValueError(f"method must be 'auto', 'direct' or 'cg'; got {method!r}")
+    solver = AutoSolver() if solver is None else solver
+    if not isinstance(solver, AbstractIRDropSolver):
+        raise TypeError(f"solver must be an ir_drop solver (Cholesky, PreconditionedCG, "
+                        f"AutoSolver); got {type(solver).__name__}")
     if cell is not None and r_access is not None:
         raise ValueError("a non-linear cell with an access transistor is not supported: pass "
                          "cell or r_access, not both")
+    solver = solver.resolve(2 * m * n)
+    rtol = solver.rtol
     if rtol is None:
         rtol = 1e-10 if g.dtype == jnp.float64 else 1e-6
     network = _network(g, r_word, r_bit, r_driver, r_sense, r_access)
     psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
-    kind, solver = _linear_solver(method, 2 * m * n, rtol, max_steps)
     batch_shape = v_word.shape[:-1]
     flat_v = v_word.reshape(-1, m)
     # Dimensionless system: voltages in units of max|v|, currents in units of max|v|·max g
@@ -316,9 +371,9 @@ def solve(
                                      jax.lax.stop_gradient(network.chain_factors()))
     single = jax.ShapeDtypeStruct((2 * m * n,), g.dtype)
     preconditioner = lx.FunctionLinearOperator(lambda r: factors(r[None])[0], single, tags=psd)
-    if kind == "direct":
+    if isinstance(solver, Cholesky):
         operator = lx.materialise(lx.FunctionLinearOperator(network.matvec, single, tags=psd))
-        y = jax.vmap(lambda b: lx.linear_solve(operator, b * g_unit, solver).value)(b)
+        y = jax.vmap(lambda b: lx.linear_solve(operator, b * g_unit, lx.Cholesky()).value)(b)
     else:
         # All right-hand sides at once: CG on the block-diagonal system diag(A, …, A), whose
         # spectrum is that of A, so every input shares the matvecs and the factorisation.
@@ -326,11 +381,14 @@ def solve(
         operator = lx.FunctionLinearOperator(lambda x: network.batched_matvec(x) / g_unit,
                                              structure, tags=psd)
         inverse = lx.FunctionLinearOperator(lambda r: factors(r) * g_unit, structure, tags=psd)
-        y = lx.linear_solve(operator, b, solver, options={"preconditioner": inverse}).value
+        # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a
+        # fully driven cell's current (CG cannot reach a pure rtol at the precision floor).
+        cg = lx.CG(rtol=rtol, atol=rtol, max_steps=solver.max_steps)
+        y = lx.linear_solve(operator, b, cg, options={"preconditioner": inverse}).value
     x = y * v_unit
     if cell is not None:
-        x = jax.vmap(lambda v, x0: _newton(network, cell, v, x0, kind, preconditioner, rtol,
-                                           max_steps))(flat_v, x)
+        x = jax.vmap(lambda v, x0: _newton(network, cell, v, x0, solver, preconditioner,
+                                           rtol))(flat_v, x)
     vw, vb = x[:, : m * n].reshape(-1, m, n), x[:, m * n:].reshape(-1, m, n)
     currents = network.g_sense * vb[:, -1, :]
     if cell is None:
@@ -345,8 +403,9 @@ def solve(
     )
 
 
-def _newton(network: _Network, cell: SinhCell, v: Array, x0: Array, kind: str,
-            preconditioner: lx.AbstractLinearOperator, rtol: float, max_steps: int) -> Array:
+def _newton(network: _Network, cell: SinhCell, v: Array, x0: Array,
+            solver: Cholesky | PreconditionedCG, preconditioner: lx.AbstractLinearOperator,
+            rtol: float) -> Array:
     """Kirchhoff's current law with non-linear cells, by Newton's method (optimistix)."""
     m, n = network.shape
     b = network.rhs(v)
@@ -358,11 +417,12 @@ def _newton(network: _Network, cell: SinhCell, v: Array, x0: Array, kind: str,
         return jnp.concatenate([(out_w + i_cell).ravel(), (out_b - i_cell).ravel()]) - b
 
     scale = jnp.max(jnp.abs(b))
-    if kind == "direct":
+    if isinstance(solver, Cholesky):
         linear_solver = lx.AutoLinearSolver(well_posed=True)
     else:  # inexact Newton: each step's residual currents to 1e-3 of the drive currents
-        linear_solver = _PreconditionedCG(rtol=1e-3, atol=1e-3 * rtol * scale,
-                                          max_steps=max_steps, preconditioner=preconditioner)
+        linear_solver = _WithPreconditioner(
+            lx.CG(rtol=1e-3, atol=1e-3 * rtol * scale, max_steps=solver.max_steps),
+            preconditioner)
     # Newton stops on the node voltages: |Δx| <= atol + rtol·|x| (volts)
     newton = optx.Newton(rtol=rtol, atol=rtol * jnp.max(jnp.abs(v)), linear_solver=linear_solver)
     tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})

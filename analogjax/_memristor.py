@@ -7,6 +7,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -336,26 +337,27 @@ def simulate_memristor(
     ts: Float[ArrayLike, " T"],
     *,
     current: Callable[[Array], Array] | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
+    solver: diffrax.AbstractSolver | None = None,
+    stepsize_controller: diffrax.AbstractStepSizeController | None = None,
     max_steps: int = 100_000,
 ) -> MemristorTrajectory:
     """Integrate a memristor driven by ``voltage(t)`` [V] or (``voltage=None``) by
-    ``current(t)`` [A] with diffrax (Tsit5, adaptive steps) and save at ``ts`` [s]. Vmap over
+    ``current(t)`` [A] with diffrax and save at ``ts`` [s] (``solver`` default Tsit5,
+    ``stepsize_controller`` default ``PIDController(rtol=1e-8, atol=1e-10)``). Vmap over
     memristors (their parameters are array leaves) or over ``x0``."""
+    options = dict(solver=solver, stepsize_controller=stepsize_controller, max_steps=max_steps)
     if (voltage is None) == (current is None):
         raise ValueError("give exactly one drive: voltage=… or (voltage=None) current=…")
     ts = jnp.asarray(ts)
     x0 = jnp.asarray(x0, ts.dtype)
     check_range("x0", x0, lower=0.0, upper=1.0)
     if voltage is not None:
-        x = integrate(lambda t, x: memristor.rate(x, voltage(t)), x0, ts, rtol=rtol, atol=atol,
-                      max_steps=max_steps)
+        x = integrate(lambda t, x: memristor.rate(x, voltage(t)), x0, ts, **options)
         v = jax.vmap(voltage)(ts)
         i = memristor.current(x, v)
     else:
         x = integrate(lambda t, x: memristor.rate_from_current(x, current(t)), x0, ts,
-                      rtol=rtol, atol=atol, max_steps=max_steps)
+                      **options)
         i = jax.vmap(current)(ts)
         v = memristor.voltage(x, i)
     return MemristorTrajectory(ts=ts, x=x, v=v, i=i)

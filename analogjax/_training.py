@@ -43,6 +43,26 @@ def inject_weight_noise(
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, noisy), static)
 
 
+class WeightNoise(eqx.Module):
+    """Multiplicative weight noise for hardware-aware training (the ``weight_noise=`` option
+    of every training recipe): :func:`inject_weight_noise` with ``std`` and ``clip``."""
+
+    std: float = 0.1
+    """σ of the relative perturbation n, >= 0."""
+    clip: float = 0.2
+    """Draws with ``|n| >= clip`` are replaced by ``U(−clip, clip)``, > 0."""
+
+    def __check_init__(self):
+        check_range("WeightNoise.std", self.std, lower=0.0)
+        check_range("WeightNoise.clip", self.clip, lower=0.0, lower_open=True)
+
+    def __call__(self, tree: PyTree, *, key: PRNGKeyArray,
+                 filter_spec=eqx.is_inexact_array) -> PyTree:
+        """``tree`` with its selected arrays perturbed (fresh noise per ``key``)."""
+        return inject_weight_noise(tree, key=key, std=self.std, clip=self.clip,
+                                   filter_spec=filter_spec)
+
+
 class AnalogLinear(eqx.Module):
     """A linear layer whose matrix–vector product runs on a programmed crossbar.
 

@@ -99,3 +99,19 @@ def error_if_out_of_range(name: str, x, lower=None, upper=None):
     lo = -math.inf if lower is None else lower
     hi = math.inf if upper is None else upper
     return eqx.error_if(x, bad, f"{name} must be in [{lo:g}, {hi:g}]")
+
+
+def check_key(name: str, key, *, required: bool = True):
+    """Raise ``TypeError`` unless ``key`` is a JAX PRNG key (``jax.random.key(…)``, or a
+    legacy ``jax.random.PRNGKey(…)`` uint32 pair); None passes when not ``required``."""
+    if key is None:
+        if required:
+            raise TypeError(f"{name} is required: pass {name}=jax.random.key(…)")
+        return key
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return key
+    if dtype == jnp.uint32 and getattr(key, "shape", ())[-1:] == (2,):
+        return key
+    raise TypeError(f"{name} must be a JAX PRNG key (jax.random.key(…)); got "
+                    f"{type(key).__name__}" + (f" of dtype {dtype}" if dtype is not None else ""))

@@ -9,6 +9,7 @@ chunks (bounded memory: each chunk's results go to the host before the next star
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import itertools
 import json
@@ -18,13 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.random as jr
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import PRNGKeyArray
 
-from ._validation import check_int
+from ._validation import check_int, check_key
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -148,6 +150,51 @@ class MonteCarloResult:
         return fig
 
 
+class AbstractProgressMeter(eqx.Module):
+    """Reports the progress of a Monte Carlo study (the ``progress_meter=`` option; as
+    diffrax's progress meters, but on the host between chunks)."""
+
+    @abc.abstractmethod
+    def start(self, total: int, description: str) -> Any:
+        """Open a meter for ``total`` chips; returns its state."""
+
+    @abc.abstractmethod
+    def update(self, state: Any, done: int) -> None:
+        """``done`` more chips finished."""
+
+    @abc.abstractmethod
+    def close(self, state: Any) -> None:
+        """The study ended (also on error)."""
+
+
+class NoProgressMeter(AbstractProgressMeter):
+    """Reports nothing."""
+
+    def start(self, total, description):
+        return None
+
+    def update(self, state, done):
+        pass
+
+    def close(self, state):
+        pass
+
+
+class TqdmProgressMeter(AbstractProgressMeter):
+    """A tqdm bar in chips per second (the default)."""
+
+    def start(self, total, description):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="chip", desc=description, leave=False)
+
+    def update(self, state, done):
+        state.update(done)
+
+    def close(self, state):
+        state.close()
+
+
 def chip_key(key: PRNGKeyArray, index) -> PRNGKeyArray:
     """The programming key of chip ``index`` (independent of how many chips are run)."""
     return jr.fold_in(key, index)
@@ -161,7 +208,7 @@ def monte_carlo(
     chunk_size: int = 256,
     vmap_width: int = 16,
     devices: Sequence[jax.Device] | None = None,
-    progress: bool = True,
+    progress_meter: AbstractProgressMeter | None = None,
     description: str = "chips",
 ) -> MonteCarloResult:
     """Evaluate ``fn(chip_key)`` for ``n_chips`` chips; ``fn`` returns an array or a dict of
@@ -173,7 +220,15 @@ def monte_carlo(
     ``vmap``. The compiled per-group program is the same whatever the chunk size and device
     count, so results are bitwise identical across chunk sizes; across device counts the chips
     and their outputs are too, while XLA's CPU reductions (e.g. a norm) may differ in the last
-    bit. A tqdm bar shows chips/s."""
+    bit. ``progress_meter`` (default :class:`TqdmProgressMeter`, chips/s) reports progress;
+    :class:`NoProgressMeter` is silent."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a function of a chip key; got {type(fn).__name__}")
+    check_key("key", key)
+    meter = TqdmProgressMeter() if progress_meter is None else progress_meter
+    if not isinstance(meter, AbstractProgressMeter):
+        raise TypeError(f"progress_meter must be a TqdmProgressMeter or NoProgressMeter; got "
+                        f"{type(meter).__name__}")
     n_chips = check_int("n_chips", n_chips, lower=1)
     chunk_size = check_int("chunk_size", chunk_size, lower=1)
     vmap_width = check_int("vmap_width", vmap_width, lower=1)
@@ -205,11 +260,7 @@ def monte_carlo(
     compile_time = time.perf_counter() - start_time
     outputs = []
     start_time = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_chips, unit="chip", desc=description, leave=False)
+    bar = meter.start(n_chips, description)
     try:
         for start in range(0, n_chips, chunk):
             out = compiled(key, shard(start))
@@ -220,11 +271,9 @@ def monte_carlo(
             out = jax.tree_util.tree_map(np.asarray, jax.device_get(out))
             n_valid = min(chunk, n_chips - start)
             outputs.append(jax.tree_util.tree_map(lambda a, n=n_valid: a[:n], out))
-            if bar is not None:
-                bar.update(n_valid)
+            meter.update(bar, n_valid)
     finally:
-        if bar is not None:
-            bar.close()
+        meter.close(bar)
     values = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outputs)
     return MonteCarloResult(values=_as_dict(values), n_chips=n_chips,
                             wall_time_s=time.perf_counter() - start_time,
@@ -239,7 +288,7 @@ def sweep(
     n_chips: int,
     chunk_size: int = 256,
     specs: Sequence[Spec] = (),
-    progress: bool = True,
+    progress_meter: AbstractProgressMeter | None = None,
 ) -> list[dict[str, Any]]:
     """A Monte Carlo at every point of a grid; one table (a list of rows).
 
@@ -255,7 +304,7 @@ def sweep(
     for point in itertools.product(*(grid[n] for n in names)):
         params = dict(zip(names, point, strict=True))
         result = monte_carlo(make_fn(**params), key=key, n_chips=n_chips, chunk_size=chunk_size,
-                             progress=progress, description=str(params))
+                             progress_meter=progress_meter, description=str(params))
         row = dict(params)
         for metric, stats in result.summary(specs).items():
             for stat in ("mean", "std", "sem"):

@@ -45,8 +45,8 @@ def main():
     xbar = aj.Crossbar(aj.presets.rram_taox_40nm(), rows=128, cols=128)
     loop = solvers.ClosedLoopIntegrator(
         solvers.program_network(xbar, weights, biases, key=keys[-1]),
-        noise=solvers.LoopNoise(),
-        opamp=circuits.OpAmp(gain=1e4, v_rail=1.5, noise_density=20e-9))
+        solvers.LoopCircuit(noise=solvers.LoopNoise(),
+                            opamp=circuits.OpAmp(gain=1e4, v_rail=1.5, noise_density=20e-9)))
     ts = jnp.linspace(0.0, T_END, 101)
     x0 = 0.3 * jr.normal(jr.key(1), (BATCH, SIZES[0]))
 

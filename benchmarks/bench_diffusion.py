@@ -33,12 +33,13 @@ def main():
     digital = net.digital_sampler(reverse)
     analog = net.analog_sampler(
         aj.Crossbar(aj.presets.rram_180nm(), rows=32, cols=32), key=jr.key(1),
-        reverse=reverse, noise=solvers.LoopNoise(),
-        opamp=circuits.OpAmp(gain=1e4, v_rail=1.5, noise_density=20e-9))
-    run_digital = jax.jit(lambda k: digital.sample(k, n, steps=evaluations).final)
-    run_euler = jax.jit(lambda k: analog.sample(k, n, steps=evaluations,
+        reverse=reverse, circuit=solvers.LoopCircuit(
+            capacitance=100e-12, noise=solvers.LoopNoise(),
+            opamp=circuits.OpAmp(gain=1e4, v_rail=1.5, noise_density=20e-9)))
+    run_digital = jax.jit(lambda k: digital.sample(n, key=k, steps=evaluations).final)
+    run_euler = jax.jit(lambda k: analog.sample(n, key=k, steps=evaluations,
                                                 solver=diffrax.Euler()).final)
-    run_heun = jax.jit(lambda k: analog.sample(k, n, steps=evaluations // 2).final)
+    run_heun = jax.jit(lambda k: analog.sample(n, key=k, steps=evaluations // 2).final)
     key = jr.key(2)
     _, t_digital = models.timed(run_digital, key)
     _, t_heun = models.timed(run_heun, key)

@@ -81,7 +81,7 @@ def timed(fn, args, repeats):
 
 def main():
     solve = jax.jit(lambda g, v: aj.ir_drop.solve(g, v, r_word=R_WIRE, r_bit=R_WIRE,
-                                                  method="cg").currents)
+                                                  solver=aj.ir_drop.PreconditionedCG()).currents)
     speedups = {}
     for size in (128, 256, 512):
         g, v = case(size)

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import analogjax as aj
 from analogjax import models
 
+QUIET = aj.variation.NoProgressMeter()
+
 
 def layer_workload(n=64, batch=16):
     w = jax.random.normal(jax.random.key(0), (n, n)) / n**0.5
@@ -57,7 +59,7 @@ def python_loop(fn, key, n_chips):
 
 def peak_memory_child(n_chips):
     result = aj.variation.monte_carlo(layer_workload(), key=jax.random.key(2), n_chips=n_chips,
-                                      chunk_size=250, progress=False)
+                                      chunk_size=250, progress_meter=QUIET)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{peak_mib:.1f} {result.chips_per_second:.1f}")
 
@@ -78,7 +80,7 @@ def main():
     for name, make in workloads:
         fn = make()
         result = aj.variation.monte_carlo(fn, key=key, n_chips=args.chips, chunk_size=250,
-                                          progress=False)
+                                          progress_meter=QUIET)
         loop_rate, _ = python_loop(fn, key, args.chips)
         speedups[name] = result.chips_per_second / loop_rate
         print(f"{name}: monte_carlo {result.chips_per_second:8.1f} chips/s (compile "

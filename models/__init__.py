@@ -20,6 +20,7 @@ from ._diffusion import (
     NULL_LABEL as NULL_LABEL,
     ScoreNet as ScoreNet,
     ring_samples as ring_samples,
+    score_optimiser as score_optimiser,
     train_score_net as train_score_net,
 )
 from ._fit import fit as fit

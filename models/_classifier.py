@@ -13,8 +13,22 @@ import optax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 import analogjax as aj
+from analogjax.internal import check_finite_array, check_int, check_key, check_range
 
 from ._fit import fit
+
+
+def _check_data(x, y) -> tuple[Array, Array]:
+    """Inputs ``(n >= 1, features)`` (finite floats) and integer labels ``(n,)``."""
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (n >= 1, features); got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(float)
+    if y.shape != (x.shape[0],) or not jnp.issubdtype(y.dtype, jnp.integer):
+        raise ValueError(f"y must hold {x.shape[0]} integer labels; got shape {y.shape} of "
+                         f"dtype {y.dtype}")
+    return check_finite_array("x", x), y
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
@@ -24,7 +38,7 @@ def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    aj._validation.check_range("test_fraction", test_fraction, lower=0.0, upper=1.0,
+    check_range("test_fraction", test_fraction, lower=0.0, upper=1.0,
                                lower_open=True, upper_open=True)
     data = load_digits()
     x = (data.data / 16.0).astype(np.float32)
@@ -111,28 +125,27 @@ def train_classifier(
     key: PRNGKeyArray,
     steps: int = 1500,
     batch_size: int = 128,
-    learning_rate: float = 3e-3,
-    weight_noise: float = 0.1,
-    noise_clip: float = 0.2,
+    optimiser: optax.GradientTransformation | None = None,
+    weight_noise: aj.WeightNoise | None = aj.WeightNoise(std=0.1, clip=0.2),
 ) -> tuple[eqx.Module, Array]:
     """Train any classifier ``model(x) → logits`` (an equinox module).
 
-    Noise-aware training: Adam on cross-entropy, every weight and bias multiplied by
-    ``(1 + n)``, ``n ~ N(0, weight_noise²)`` clipped (see ``aj.inject_weight_noise``) at each
-    step (``weight_noise=0``: conventional training). The whole loop is one ``lax.scan``.
-    Returns the model and the loss per step."""
-    aj._validation.check_int("steps", steps, lower=1)
-    aj._validation.check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    optimiser = optax.adam(learning_rate)
+    Noise-aware training: ``optimiser`` (default Adam, 3e-3) on cross-entropy through
+    :func:`fit` (one ``lax.scan``), every weight and bias perturbed by ``weight_noise`` at
+    each step (None: conventional training). Returns the model and the loss per step."""
+    check_int("steps", steps, lower=1)
+    check_key("key", key)
+    x, y = _check_data(x, y)
+    check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
+    optimiser = optax.adam(3e-3) if optimiser is None else optimiser
     params, static = eqx.partition(model, eqx.is_inexact_array)
 
     def loss_fn(params, key):
         k_batch, k_noise = jr.split(key)
         idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
         m = eqx.combine(params, static)
-        if weight_noise > 0:
-            m = aj.inject_weight_noise(m, key=k_noise, std=weight_noise, clip=noise_clip)
+        if weight_noise is not None:
+            m = weight_noise(m, key=k_noise)
         return optax.softmax_cross_entropy_with_integer_labels(m(x[idx]), y[idx]).mean()
 
     params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps)

@@ -15,7 +15,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 import analogjax as aj
 from analogjax import solvers
-from analogjax._validation import check_int, check_range
+from analogjax.internal import check_int, check_key, check_range
 
 from ._fit import fit
 
@@ -23,10 +23,11 @@ NULL_LABEL = -1
 """The label of the unconditional (classifier-free) embedding."""
 
 
-def ring_samples(key: PRNGKeyArray, n: int, *, radius: float = 0.7,
+def ring_samples(n: int, *, key: PRNGKeyArray, radius: float = 0.7,
                  radius_std: float = 0.04) -> Float[Array, "n 2"]:
     """The unconditional task: radius ``N(radius, radius_std²)``, angle ``U(0, 2π)``."""
     check_int("n", n, lower=1)
+    check_key("key", key)
     k_r, k_a = jr.split(key)
     r = radius + radius_std * jr.normal(k_r, (n,))
     a = jr.uniform(k_a, (n,), maxval=2 * jnp.pi)
@@ -155,18 +156,27 @@ class ScoreNet(eqx.Module):
     def analog_sampler(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray,
                        reverse: solvers.ReverseDiffusion | None = None,
                        label: int | None = None, guidance: float = 0.0,
-                       **loop_options) -> solvers.AnalogSampler:
+                       circuit: solvers.LoopCircuit | None = None,
+                       noise_gain: float | Array = 1.0,
+                       schedule_updates: int | None = None,
+                       schedule_dac: aj.DAC | None = None) -> solvers.AnalogSampler:
         """Program the (guided) network onto ``crossbar`` arrays (one chip, from ``key``)
-        and return its analogue sampler; ``loop_options`` go to ``solvers.AnalogSampler``
-        (R, C, v_unit, opamp, noise, noise_gain, schedule DAC)."""
+        and return its analogue sampler (``circuit``, ``noise_gain`` and the schedule DAC
+        as in ``solvers.AnalogSampler``)."""
         weights, biases, drive = self.guided(label, guidance)
         network = solvers.program_network(crossbar, weights, biases, key=key)
         reverse = self.reverse() if reverse is None else reverse
-        return solvers.AnalogSampler(reverse, network, drive, **loop_options)
+        return solvers.AnalogSampler(
+            reverse, network, drive, solvers.LoopCircuit() if circuit is None else circuit,
+            noise_gain=noise_gain, schedule_updates=schedule_updates, schedule_dac=schedule_dac)
 
-    def reverse(self, **options) -> solvers.ReverseDiffusion:
-        """The reverse process with this network's output scale."""
-        return solvers.ReverseDiffusion(score_scale=self.output_scale, **options)
+    def reverse(self, *, beta_scale: float | Array = 1.0, t_end: float = 1e-4,
+                probability_flow: bool = False) -> solvers.ReverseDiffusion:
+        """The reverse process with this network's output scale (``solvers.VPSDE``
+        defaults; the other options as in ``solvers.ReverseDiffusion``)."""
+        return solvers.ReverseDiffusion(beta_scale=beta_scale, t_end=t_end,
+                                        score_scale=self.output_scale,
+                                        probability_flow=probability_flow)
 
     def save(self, path: str | Path) -> None:
         """Save hyperparameters (a JSON line) and arrays (equinox leaf serialisation)."""
@@ -185,6 +195,14 @@ class ScoreNet(eqx.Module):
             return eqx.tree_deserialise_leaves(f, like)
 
 
+def score_optimiser(learning_rate: float = 2e-4, weight_decay: float = 3e-5,
+                    clip_norm: float = 0.1) -> optax.GradientTransformation:
+    """The published optimiser of the diffusion score network (arXiv 2404.05648): AdamW
+    after global-norm gradient clipping."""
+    return optax.chain(optax.clip_by_global_norm(clip_norm),
+                       optax.adamw(learning_rate, weight_decay=weight_decay))
+
+
 def train_score_net(
     net: ScoreNet,
     data: Float[ArrayLike, "n d"],
@@ -192,14 +210,11 @@ def train_score_net(
     *,
     key: PRNGKeyArray,
     steps: int = 20_000,
-    sde: solvers.VPSDE | None = None,
     batch_size: int = 512,
-    learning_rate: float = 2e-4,
-    weight_decay: float = 3e-5,
-    clip_norm: float = 0.1,
+    optimiser: optax.GradientTransformation | None = None,
     ema: float = 0.95,
-    weight_noise: float = 0.1,
-    noise_clip: float = 0.2,
+    weight_noise: aj.WeightNoise | None = aj.WeightNoise(std=0.1, clip=0.2),
+    sde: solvers.VPSDE | None = None,
     headroom: float = 1.5,
     headroom_penalty: float = 1e-7,
     label_drop: float = 0.1,
@@ -207,11 +222,12 @@ def train_score_net(
     """Denoising score matching with the noise-aware recipe of arXiv 2404.05648: loss
     ``mean((s·std + z)²) + α·Σ relu(h − headroom)`` over hidden activations ``h`` (op-amp
     headroom; the published code's threshold penalty written as a hinge so that it has a
-    gradient), ``t ~ U(0, 1)``; AdamW (``learning_rate``, ``weight_decay``) after global-norm
-    clipping, EMA of the parameters; every weight and bias of W1–W3 multiplied by ``(1 + n)``,
-    ``n ~ N(0, weight_noise²)`` capped at ``noise_clip`` (``aj.inject_weight_noise``) per
-    step; labels replaced by ``NULL_LABEL`` with probability ``label_drop`` (classifier-free
-    guidance). Returns the EMA network and the loss per step."""
+    gradient), ``t ~ U(0, 1)``; ``optimiser`` (default :func:`score_optimiser`: AdamW after
+    global-norm clipping) through :func:`fit`, EMA of the parameters; every weight and bias
+    of W1–W3 perturbed by ``weight_noise`` per step (the published σ 0.1 capped at 0.2; None
+    for none); labels replaced by ``NULL_LABEL`` with probability ``label_drop``
+    (classifier-free guidance). Returns the EMA network and the loss per step."""
+    check_key("key", key)
     check_int("steps", steps, lower=1)
     data = jnp.asarray(data)
     check_int("batch_size", batch_size, lower=1, upper=data.shape[0])
@@ -229,8 +245,7 @@ def train_score_net(
     crossbar_arrays = eqx.tree_at(  # the arrays programmed into resistive memory
         lambda m: (m.weights, m.biases), jax.tree.map(lambda _: False, net),
         (tuple(True for _ in net.weights), tuple(True for _ in net.biases)))
-    optimiser = optax.chain(optax.clip_by_global_norm(clip_norm),
-                            optax.adamw(learning_rate, weight_decay=weight_decay))
+    optimiser = score_optimiser() if optimiser is None else optimiser
 
     def loss_fn(params, key):
         k_batch, k_t, k_z, k_noise, k_drop = jr.split(key, 5)
@@ -239,10 +254,8 @@ def train_score_net(
         z = jr.normal(k_z, (batch_size, net.data_dim))
         xt = sde.perturb(data[idx], t, z)
         model = eqx.combine(params, static)
-        if weight_noise > 0:
-            model = aj.inject_weight_noise(
-                model, key=k_noise, std=weight_noise, clip=noise_clip,
-                filter_spec=crossbar_arrays)
+        if weight_noise is not None:
+            model = weight_noise(model, key=k_noise, filter_spec=crossbar_arrays)
         y = None
         if conditional:
             drop = jr.bernoulli(k_drop, label_drop, (batch_size,))

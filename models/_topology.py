@@ -19,7 +19,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 import analogjax as aj
-from analogjax._validation import check_int, check_range
+from analogjax._validation import check_int
 
 from ._classifier import train_classifier
 
@@ -177,14 +177,13 @@ def _cross_entropy(logits: Array, labels: Array) -> Array:
 
 def train_dense(net: DenseNet, x: Float[Array, "n in"], y: Int[Array, " n"], *,
                 key: PRNGKeyArray, steps: int = 1000, batch_size: int = 64,
-                learning_rate: float = 3e-3, weight_noise: float = 0.0) -> tuple[DenseNet, Array]:
-    """Conventional training of the baseline (:func:`train_classifier`: Adam,
-    cross-entropy, one ``lax.scan``); ``weight_noise > 0`` makes it noise-aware (clipped at
-    twice that). Returns the network and the loss per step."""
-    check_range("weight_noise", weight_noise, lower=0.0)
+                optimiser: optax.GradientTransformation | None = None,
+                weight_noise: aj.WeightNoise | None = None) -> tuple[DenseNet, Array]:
+    """Training of the baseline (:func:`train_classifier`: default Adam 3e-3,
+    cross-entropy, one ``lax.scan``); conventional unless ``weight_noise`` is given.
+    Returns the network and the loss per step."""
     return train_classifier(net, x, y, key=key, steps=steps, batch_size=batch_size,
-                            learning_rate=learning_rate, weight_noise=weight_noise,
-                            noise_clip=2 * weight_noise)
+                            optimiser=optimiser, weight_noise=weight_noise)
 
 
 class TopologyTraining(eqx.Module):

@@ -21,6 +21,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 import analogjax as aj
 from analogjax import memristor as mem, solvers
+from analogjax.internal import check_int, check_key, integrate
 
 from ._classifier import MLP
 from ._fit import fit
@@ -40,13 +41,14 @@ def lorenz96_trajectories(
 ) -> tuple[Float[Array, " T"], Float[Array, "B T n"]]:
     """Lorenz96 trajectories on the attractor (after ``spin_up`` time units from
     ``F + N(0, 1)`` starts), saved every ``dt``; returned scaled by 1/``LORENZ96_SCALE``."""
-    aj._validation.check_int("n", n, lower=4, upper=4096)
+    check_int("n", n, lower=4, upper=4096)
     x0 = forcing + jr.normal(key, (n_trajectories, n))
     field = lambda t, x: lorenz96_field(x, forcing)  # noqa: E731
     ts = jnp.arange(0.0, t_end + dt / 2, dt)
-    settle = jax.vmap(lambda x: aj._ode.integrate(field, x, jnp.array([0.0, spin_up]),
-                                                  rtol=1e-8, atol=1e-8)[-1])(x0)
-    ys = jax.vmap(lambda x: aj._ode.integrate(field, x, ts, rtol=1e-8, atol=1e-8))(settle)
+    controller = diffrax.PIDController(rtol=1e-8, atol=1e-8)
+    settle = jax.vmap(lambda x: integrate(field, x, jnp.array([0.0, spin_up]),
+                                          stepsize_controller=controller)[-1])(x0)
+    ys = jax.vmap(lambda x: integrate(field, x, ts, stepsize_controller=controller))(settle)
     return ts, ys / LORENZ96_SCALE
 
 
@@ -75,15 +77,26 @@ class NeuralODE(eqx.Module):
             x = jnp.concatenate([x, jnp.atleast_1d(self.inputs(t))])
         return mlp(x)
 
-    def solve(self, x0: Array, ts: Array, *, rtol: float = 1e-6, atol: float = 1e-8) -> Array:
-        """Digital solve (diffrax Tsit5, adaptive steps), saved at ``ts``."""
-        return aj._ode.integrate(lambda t, x: self.field(t, x), x0, ts, rtol=rtol, atol=atol)
+    def solve(self, x0: Array, ts: Array, *, solver: diffrax.AbstractSolver | None = None,
+              stepsize_controller: diffrax.AbstractStepSizeController | None = None) -> Array:
+        """Digital solve saved at ``ts`` (``solver`` default Tsit5, ``stepsize_controller``
+        default ``PIDController(rtol=1e-6, atol=1e-8)``)."""
+        controller = (diffrax.PIDController(rtol=1e-6, atol=1e-8) if stepsize_controller is None
+                      else stepsize_controller)
+        return integrate(lambda t, x: self.field(t, x), x0, ts, solver=solver,
+                         stepsize_controller=controller)
 
     def deploy(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray | None,
-               **loop_options) -> solvers.ClosedLoopIntegrator:
-        """Program the vector field onto ``crossbar`` arrays and close the loop."""
+               circuit: solvers.LoopCircuit | None = None, input_dac: aj.DAC | None = None,
+               state_limits: tuple[float, float] | None = None
+               ) -> solvers.ClosedLoopIntegrator:
+        """Program the vector field onto ``crossbar`` arrays (one chip from ``key``) and
+        close the loop through ``circuit`` (default ``solvers.LoopCircuit()``); the inputs
+        ``u(t)`` through ``input_dac``; ``state_limits`` as in the closed loop."""
         network = solvers.program_network(crossbar, self.mlp.weights, self.mlp.biases, key=key)
-        return solvers.ClosedLoopIntegrator(network, inputs=self.inputs, **loop_options)
+        return solvers.ClosedLoopIntegrator(
+            network, solvers.LoopCircuit() if circuit is None else circuit, inputs=self.inputs,
+            input_dac=input_dac, state_limits=state_limits)
 
 
 def train_neural_ode(
@@ -95,20 +108,24 @@ def train_neural_ode(
     steps: int = 2000,
     segment: int = 8,
     batch: int = 64,
-    learning_rate: float = 3e-3,
-    weight_noise: float = 0.05,
+    optimiser: optax.GradientTransformation | None = None,
+    weight_noise: aj.WeightNoise | None = aj.WeightNoise(std=0.05, clip=0.2),
 ) -> tuple[NeuralODE, Array]:
     """Fit ``model`` to trajectories by multiple shooting: random segments of ``segment``
     saved steps are integrated from their first point (Heun steps of the data spacing, one
-    diffrax solve per segment, vmapped) and matched in mean squared error. Weights are
-    multiplied by ``1 + n`` (``n ~ N(0, weight_noise²)``, resampled per step) so the twin
-    tolerates programming noise. Adam with cosine decay; the loop is one ``lax.scan``.
+    diffrax solve per segment, vmapped) and matched in mean squared error. Weights and
+    biases are perturbed by ``weight_noise`` (σ 0.05 capped at 0.2, resampled per step) so
+    the twin tolerates programming noise. ``optimiser`` defaults to Adam (3e-3) with cosine
+    decay after clipping at global norm 1; :func:`fit` runs it as one ``lax.scan``.
     Returns the trained model and the loss history."""
-    aj._validation.check_int("segment", segment, lower=1, upper=ts.shape[0] - 1)
+    check_int("segment", segment, lower=1, upper=ts.shape[0] - 1)
+    check_int("steps", steps, lower=1)
+    check_key("key", key)
     dt = ts[1] - ts[0]
     n_traj, n_t = ys.shape[:2]
-    schedule = optax.cosine_decay_schedule(learning_rate, steps)
-    optimiser = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    if optimiser is None:
+        optimiser = optax.chain(optax.clip_by_global_norm(1.0),
+                                optax.adam(optax.cosine_decay_schedule(3e-3, steps)))
     params, static = eqx.partition(model.mlp, eqx.is_inexact_array)
 
     def segment_loss(mlp, i, j):
@@ -124,11 +141,8 @@ def train_neural_ode(
     def loss_fn(params, key):
         k_noise, k_i, k_j = jr.split(key, 3)
         mlp = eqx.combine(params, static)
-        leaves, treedef = jax.tree_util.tree_flatten(mlp)
-        noise_keys = jr.split(k_noise, len(leaves))
-        mlp = jax.tree_util.tree_unflatten(treedef, [
-            leaf * (1 + weight_noise * jr.normal(k, leaf.shape, leaf.dtype))
-            for leaf, k in zip(leaves, noise_keys, strict=True)])
+        if weight_noise is not None:
+            mlp = weight_noise(mlp, key=k_noise)
         i = jr.randint(k_i, (batch,), 0, n_traj)
         j = jr.randint(k_j, (batch,), 0, n_t - segment)
         return jnp.mean(jax.vmap(segment_loss, in_axes=(None, 0, 0))(mlp, i, j))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 
 import diffrax
@@ -10,8 +11,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
-from analogjax import _rng
-from analogjax._validation import is_concrete
+from analogjax.internal import check_range, is_concrete, normal_from_seed, seed_words
 
 
 class GridBrownianPath(diffrax.AbstractBrownianPath):
@@ -42,7 +42,7 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
             raise ValueError(f"GridBrownianPath needs tol > 0 and max_step >= tol; got "
                              f"tol={tol}, max_step={max_step}")
         self.t0, self.t1 = t0, t1
-        self.seed = _rng.seed_words(key)
+        self.seed = seed_words(key)
         self.tol, self.max_step = float(tol), float(max_step)
         dtype = jnp.result_type(float) if dtype is None else dtype
         self.shape = jax.ShapeDtypeStruct(tuple(shape), dtype)
@@ -68,7 +68,7 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
             # nearest its start, so float drift of the step times never splits a draw
             cell = jnp.round(u0).astype(jnp.uint32)
             counter = cell * jnp.uint32(size) + jnp.arange(size, dtype=jnp.uint32)
-            z = _rng.normal_from_seed(self.seed, counter, dtype)
+            z = normal_from_seed(self.seed, counter, dtype)
             fraction = jnp.clip(u1 - u0, 0.0, 1.0).astype(dtype)
             increment = (fraction * jnp.sqrt(jnp.asarray(self.tol, dtype)) * z).reshape(
                 self.shape.shape)
@@ -82,7 +82,49 @@ class GridBrownianPath(diffrax.AbstractBrownianPath):
         overlap = jnp.clip(jnp.minimum(cells + 1, u1) - jnp.maximum(cells, u0), 0.0, 1.0)
         counter = (cells.astype(jnp.uint32)[:, None] * jnp.uint32(size)
                    + jnp.arange(size, dtype=jnp.uint32)[None, :])
-        z = _rng.normal_from_seed(self.seed, counter, dtype)
+        z = normal_from_seed(self.seed, counter, dtype)
         increment = (overlap.astype(dtype) @ z) * jnp.sqrt(jnp.asarray(self.tol, dtype))
         increment = increment.reshape(self.shape.shape)
         return diffrax.BrownianIncrement(dt=t1 - t0, W=increment) if use_levy else increment
+
+
+class AbstractBrownian(eqx.Module):
+    """How a noisy (SDE) solve draws its Brownian motion: the ``brownian=`` option of
+    :meth:`ClosedLoopIntegrator.solve` and of the analogue sampler."""
+
+    tol: eqx.AbstractVar[float | None]
+
+    @abc.abstractmethod
+    def path(self, t0, t1, shape: tuple[int, ...], key: PRNGKeyArray, *, dt: float,
+             dtype) -> diffrax.AbstractBrownianPath:
+        """The path over ``[t0, t1]`` for a fixed-step solve with steps ``dt``."""
+
+
+class GridBrownian(AbstractBrownian):
+    """A :class:`GridBrownianPath`: fast, exact for steps that are multiples of ``tol``."""
+
+    tol: float | None = None
+    """Grid width in model time (default: the solve's step ``dt``; pass the same value to
+    compare step sizes on one sample of the noise)."""
+
+    def __check_init__(self):
+        check_range("GridBrownian.tol", self.tol, lower=0.0, lower_open=True)
+
+    def path(self, t0, t1, shape, key, *, dt, dtype):
+        tol = dt if self.tol is None else self.tol
+        return GridBrownianPath(t0, t1, tol, shape, key, max_step=dt, dtype=dtype)
+
+
+class VirtualTreeBrownian(AbstractBrownian):
+    """diffrax's ``VirtualBrownianTree`` (any step size, about 10× slower per step)."""
+
+    tol: float | None = None
+    """Resolution in model time (default: the solve's step ``dt``)."""
+
+    def __check_init__(self):
+        check_range("VirtualTreeBrownian.tol", self.tol, lower=0.0, lower_open=True)
+
+    def path(self, t0, t1, shape, key, *, dt, dtype):
+        tol = dt if self.tol is None else self.tol
+        return diffrax.VirtualBrownianTree(t0, t1, tol=tol, shape=jax.ShapeDtypeStruct(
+            tuple(shape), dtype), key=key)

@@ -14,11 +14,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 import analogjax as aj
-from analogjax._crossbar import safe_sqrt
-from analogjax._validation import check_range
 from analogjax.circuits import OpAmp
+from analogjax.internal import check_int, check_key, check_ode_options, check_range, safe_sqrt
 
-from ._brownian import GridBrownianPath
+from ._brownian import AbstractBrownian, GridBrownian
 from ._network import CrossbarNetwork
 
 BOLTZMANN = 1.380649e-23
@@ -63,6 +62,43 @@ class LoopNoise(eqx.Module):
     def __check_init__(self):
         check_range("LoopNoise.read_time", self.read_time, lower=0.0, lower_open=True, unit="s")
         check_range("LoopNoise.temperature", self.temperature, lower=0.0, unit="K")
+
+
+class LoopCircuit(eqx.Module):
+    """The analogue circuit that closes a loop around a crossbar network: inverting
+    integrators (input resistor ``R``, capacitor ``C``, ``τ = RC``), the op-amp of every
+    integrator and transimpedance stage, the signal scale and the noise sources. Shared by
+    :class:`ClosedLoopIntegrator` and the analogue diffusion sampler. R and C are assumed
+    (the papers give none): 100 kΩ·10 pF = 1 µs."""
+
+    resistance: float | Array = 100e3
+    """Integrator input resistance R [Ω], > 0."""
+    capacitance: float | Array = 10e-12
+    """Integrator capacitance C [F], > 0."""
+    v_unit: float | Array = 0.1
+    """Volts per unit of the state and activations, in (0, 10] (bounded by the read voltage
+    the devices tolerate)."""
+    opamp: OpAmp = eqx.field(default_factory=lambda: OpAmp(gain=None))
+    """The op-amp of every integrator and transimpedance stage (gain, rails, noise; the
+    stages are taken as settled, i.e. gbw ≫ 1/τ)."""
+    noise: LoopNoise | None = None
+    """Noise sources, or None for a noise-free (deterministic) loop."""
+
+    def __check_init__(self):
+        check_range("LoopCircuit.resistance", self.resistance, lower=0.0, lower_open=True,
+                    unit="ohm")
+        check_range("LoopCircuit.capacitance", self.capacitance, lower=0.0, lower_open=True,
+                    unit="F")
+        check_range("LoopCircuit.v_unit", self.v_unit, lower=0.0, lower_open=True, upper=10.0,
+                    unit="V")
+        if self.opamp.gbw is not None:
+            raise ValueError("LoopCircuit takes settled op-amps (gbw=None); model a finite "
+                             "bandwidth with circuits.IntegratorNetwork")
+
+    @property
+    def tau(self):
+        """Integration time constant τ = R·C [s]."""
+        return self.resistance * self.capacitance
 
 
 _FROZEN_STREAM = 0x51_0E
@@ -138,25 +174,16 @@ class ClosedLoopIntegrator(eqx.Module):
     with ``a`` an optional linear feedback, ``b`` a multiplying-DAC gain on the network
     output, ``c`` an injected noise source (all schedules of ``s``), ``A`` the op-amp gain,
     output rails at ``±v_rail`` and optional ``state_limits`` (held, as in the hardware) and
-    the noise of ``LoopNoise``.
+    the noise of ``LoopNoise``; R, C, the op-amp, the signal scale and the noise are the
+    :class:`LoopCircuit`.
     Transimpedance stages have the closed-loop gain error of a finite-gain op-amp and clip at
     the rails. With ideal devices and op-amps and no noise it is exactly the digital neural
     ODE ``dx/ds = f_θ(x, u)``.
     """
 
     network: CrossbarNetwork
-    resistance: float | Array = 100e3
-    """Integrator input resistance R [Ω], > 0."""
-    capacitance: float | Array = 10e-12
-    """Integrator capacitance C [F], > 0 (τ = RC; 100 kΩ·10 pF = 1 µs)."""
-    v_unit: float | Array = 0.1
-    """Volts per unit of the state and activations, > 0 (bounded by the read voltage the
-    devices tolerate)."""
-    opamp: OpAmp = eqx.field(default_factory=lambda: OpAmp(gain=None))
-    """The op-amp of every integrator and transimpedance stage (gain, rails, noise; the
-    stages are taken as settled, i.e. gbw ≫ 1/τ)."""
-    noise: LoopNoise | None = None
-    """Noise sources, or None for a noise-free (deterministic) loop."""
+    circuit: LoopCircuit = eqx.field(default_factory=LoopCircuit)
+    """Integrators, op-amps, signal scale and noise."""
     inputs: Schedule | None = None
     """``u(s)``: external inputs (units) appended to the state at the first layer."""
     input_dac: aj.DAC | None = None
@@ -173,18 +200,16 @@ class ClosedLoopIntegrator(eqx.Module):
     """Lower and upper limits of the integrator outputs (units), or None: diode limiters in
     the integrators' feedback that hold a state which lives in a known range (e.g. a
     memristor's x in [0, 1]) at its bounds, as the op-amp rails hold it at ±v_rail."""
+
     def __check_init__(self):
-        check_range("ClosedLoopIntegrator.resistance", self.resistance, lower=0.0,
-                    lower_open=True, unit="ohm")
-        check_range("ClosedLoopIntegrator.capacitance", self.capacitance, lower=0.0,
-                    lower_open=True, unit="F")
-        check_range("ClosedLoopIntegrator.v_unit", self.v_unit, lower=0.0, lower_open=True,
-                    upper=10.0, unit="V")
+        if not isinstance(self.network, CrossbarNetwork):
+            raise TypeError(f"ClosedLoopIntegrator.network must be a CrossbarNetwork; got "
+                            f"{type(self.network).__name__}")
+        if not isinstance(self.circuit, LoopCircuit):
+            raise TypeError(f"ClosedLoopIntegrator.circuit must be a LoopCircuit; got "
+                            f"{type(self.circuit).__name__}")
         if self.input_dac is not None and self.input_dac.input_range is None:
             raise ValueError("ClosedLoopIntegrator.input_dac needs a fixed input_range")
-        if self.opamp.gbw is not None:
-            raise ValueError("ClosedLoopIntegrator takes settled op-amps (gbw=None); model a "
-                             "finite bandwidth with circuits.IntegratorNetwork")
         if self.state_limits is not None:
             lower, upper = self.state_limits
             if not lower < upper:
@@ -194,7 +219,19 @@ class ClosedLoopIntegrator(eqx.Module):
     @property
     def tau(self):
         """Integration time constant τ = R·C [s]."""
-        return self.resistance * self.capacitance
+        return self.circuit.tau
+
+    @property
+    def noise(self) -> LoopNoise | None:
+        return self.circuit.noise
+
+    @property
+    def opamp(self) -> OpAmp:
+        return self.circuit.opamp
+
+    @property
+    def v_unit(self):
+        return self.circuit.v_unit
 
     @property
     def state_size(self) -> int:
@@ -225,7 +262,7 @@ class ClosedLoopIntegrator(eqx.Module):
             else:
                 fixed = jnp.zeros_like(m.total_conductance)
             layers.append((read, fixed))
-        integrator = ((e_n2 + kt2 * self.resistance) / self.v_unit**2 if noise.circuit
+        integrator = ((e_n2 + kt2 * self.circuit.resistance) / self.v_unit**2 if noise.circuit
                       else jnp.zeros(()))
         return layers, integrator
 
@@ -302,49 +339,6 @@ class ClosedLoopIntegrator(eqx.Module):
 
         return held(drift), None if noise is None else held(noise)
 
-    def energy(self, solution: LoopSolution, *, model: aj.energy.EnergyModel | None = None,
-               dac_bits: int = 8, dac_update_rate: float = 10e6, adc_bits: int = 8,
-               readouts: int = 1, device_age: float | ArrayLike | None = None
-               ) -> dict[str, Array]:
-        """Projected energy [J] and time [s] of the analogue solve in ``solution``.
-
-        Crossbar Joule heating ∫ΣV²G dt along the saved trajectory (noise-free inputs,
-        trapezoidal rule over ``solution.ts``: save densely); every op-amp powered for the
-        solve (:meth:`opamp_count`); DAC conversions for the initial state and for each
-        input/drive/schedule channel updated at ``dac_update_rate`` [Hz]; ``readouts`` ADC
-        conversions per state (hardware read-outs of the result; default one, the final
-        state — not the simulation's saved times)."""
-        model = aj.energy.EnergyModel() if model is None else model
-        matrices = self.network.matrices(device_age)
-        duration = solution.physical_ts[-1] - solution.physical_ts[0]
-
-        def inputs_at(s, x):
-            zeros = tuple(jnp.zeros(m.weights.shape[0], x.dtype) for m in matrices)
-            return self._forward(matrices, None, s, x, zeros)[1][0]
-
-        per_time = jax.vmap(inputs_at)(solution.ts, solution.xs)
-        crossbar = sum(aj.energy.crossbar_read_energy(m.cell_conductance.T,
-                                                      self.v_unit * inp, solution.physical_ts)
-                       for m, inp in zip(matrices, per_time, strict=True))
-        n = self.state_size
-        opamps = self.opamp_count
-        s0 = solution.ts[0]
-        channels = 0
-        for schedule in (self.inputs, self.drive, self.feedback, self.output_gain,
-                         self.injected_noise):
-            if schedule is not None:
-                channels += math.prod(jax.eval_shape(schedule, s0).shape)
-        conversions = n + channels * jnp.ceil(duration * dac_update_rate)
-        parts = {
-            "crossbar": crossbar,
-            "opamps": model.opamps(opamps, duration),
-            "dac": model.dac(dac_bits, conversions),
-            "adc": model.adc(adc_bits, n * readouts),
-        }
-        parts["total"] = sum(parts.values())
-        parts["time"] = duration
-        return parts
-
     @property
     def opamp_count(self) -> int:
         """Op-amps of the loop: a transimpedance amplifier per output of every layer, an
@@ -371,68 +365,119 @@ class ClosedLoopIntegrator(eqx.Module):
         ts: Float[ArrayLike, " T"],
         *,
         key: PRNGKeyArray | None = None,
-        device_age: float | ArrayLike | None = None,
+        t: float | ArrayLike | None = None,
         dt: float | None = None,
         solver: diffrax.AbstractSolver | None = None,
-        rtol: float = 1e-6,
-        atol: float = 1e-8,
-        brownian_tol: float | None = None,
-        brownian: str = "grid",
+        stepsize_controller: diffrax.AbstractStepSizeController | None = None,
+        brownian: AbstractBrownian | None = None,
         adjoint: diffrax.AbstractAdjoint | None = None,
         max_steps: int = 100_000,
         throw: bool = True,
     ) -> LoopSolution:
-        """Integrate from ``x0`` at model time ``ts[0]`` and save at ``ts`` (model time).
+        """Integrate from ``x0`` at model time ``ts[0]`` and save at ``ts`` (model time),
+        with the conductances ``t`` seconds after programming (drift; None: the drift
+        reference time).
 
-        Without noise: Tsit5 with adaptive steps (``rtol``, ``atol``) unless ``dt`` or
-        ``solver`` is given. With noise: Heun (Stratonovich) with fixed steps ``dt`` over a
-        Brownian path drawn from ``key``, resolved to ``brownian_tol`` (default ``dt``; pass
-        the same value to compare step sizes: the sample then does not depend on the step):
-        ``brownian="grid"`` (fast ``GridBrownianPath``, exact for steps that are multiples of
-        the tolerance) or ``"virtual_tree"`` (``diffrax.VirtualBrownianTree``, ~10× slower).
-        ``device_age`` [s] sets the conductances (drift). Gradients flow with ``adjoint``
-        (default diffrax's recursive checkpointing). A failed solve (divergent or too stiff
-        dynamics: max steps) raises diffrax's error, or with ``throw=False`` is flagged in
-        ``result``.
+        Without noise: ``solver`` (default Tsit5) with ``stepsize_controller`` (default
+        ``PIDController(rtol=1e-6, atol=1e-8)``, or ``ConstantStepSize`` when ``dt`` is
+        given). With noise: ``solver`` (default Heun, Stratonovich) with fixed steps ``dt``
+        over the Brownian path ``brownian`` (default :class:`GridBrownian`: the fast
+        step-independent grid; :class:`VirtualTreeBrownian` for diffrax's tree) drawn from
+        ``key``. Gradients flow with ``adjoint`` (default diffrax's recursive
+        checkpointing). A failed solve (divergent or too stiff dynamics: max steps) raises
+        diffrax's error, or with ``throw=False`` is flagged in ``result``.
         """
         ts = jnp.asarray(ts)
+        if not jnp.issubdtype(ts.dtype, jnp.floating):
+            ts = ts.astype(float)
+        if ts.ndim != 1 or ts.shape[0] < 2:
+            raise ValueError(f"ts must be 1-D with >= 2 times; got shape {ts.shape}")
         x0 = jnp.asarray(x0, ts.dtype)
         if x0.shape != (self.state_size,):
             raise ValueError(f"x0 must have shape ({self.state_size},); got {x0.shape}")
-        if ts.ndim != 1 or ts.shape[0] < 2:
-            raise ValueError(f"ts must be 1-D with >= 2 times; got shape {ts.shape}")
+        check_ode_options(solver, stepsize_controller, max_steps)
+        if brownian is not None and not isinstance(brownian, AbstractBrownian):
+            raise TypeError(f"brownian must be a GridBrownian or VirtualTreeBrownian; got "
+                            f"{type(brownian).__name__}")
         noisy = self.noise is not None or self.injected_noise is not None
-        if noisy and key is None:
-            raise ValueError("key is required: the loop has noise (read, circuit or injected)")
-        if noisy and dt is None:
-            raise ValueError("dt (model-time step) is required for a noisy (SDE) solve")
-        matrices = self.network.matrices(device_age)
+        if noisy:
+            check_key("key", key)
+            if dt is None:
+                raise ValueError("dt (model-time step) is required for a noisy (SDE) solve")
+        if dt is not None:
+            check_range("dt", dt, lower=0.0, lower_open=True)
+        matrices = self.network.matrices(t)
         if self.noise is not None and self.noise.read:
             matrices = _with_frozen_noise(matrices, jax.random.fold_in(key, _FROZEN_STREAM))
         densities = None if self.noise is None else self._noise_densities(matrices)
         path = None
         if noisy:
-            tol = dt if brownian_tol is None else brownian_tol
-            if brownian == "grid":
-                path = GridBrownianPath(ts[0], ts[-1], tol, (self.noise_size,), key,
-                                        max_step=dt, dtype=ts.dtype)
-            elif brownian == "virtual_tree":
-                path = diffrax.VirtualBrownianTree(ts[0], ts[-1], tol=tol,
-                                                   shape=(self.noise_size,), key=key)
-            else:
-                raise ValueError(f"brownian must be 'grid' or 'virtual_tree'; got {brownian!r}")
+            brownian = GridBrownian() if brownian is None else brownian
+            path = brownian.path(ts[0], ts[-1], (self.noise_size,), key, dt=dt, dtype=ts.dtype)
             solver = diffrax.Heun() if solver is None else solver
         elif solver is None:
             solver = diffrax.Tsit5()
         field = lambda s, x, dw: self._field(matrices, densities, s, x, dw)  # noqa: E731
-        if dt is None:
-            controller = diffrax.PIDController(rtol=rtol, atol=atol)
-        else:
-            controller = diffrax.ConstantStepSize()
+        if stepsize_controller is None:
+            stepsize_controller = (diffrax.PIDController(rtol=1e-6, atol=1e-8) if dt is None
+                                   else diffrax.ConstantStepSize())
         solution = diffrax.diffeqsolve(
             _LoopTerm(field, path), solver, t0=ts[0], t1=ts[-1], dt0=dt, y0=x0,
-            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=controller,
+            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=stepsize_controller,
             adjoint=diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
             max_steps=max_steps, throw=throw)
         return LoopSolution(ts=ts, xs=solution.ys, physical_ts=ts * self.tau,
                             result=solution.result, stats=solution.stats)
+
+
+def loop_energy(
+    loop: ClosedLoopIntegrator,
+    solution: LoopSolution,
+    *,
+    model: aj.energy.EnergyModel | None = None,
+    dac_bits: int = 8,
+    dac_update_rate: float = 10e6,
+    adc_bits: int = 8,
+    readouts: int = 1,
+    t: float | ArrayLike | None = None,
+) -> dict[str, Array]:
+    """Projected energy [J] and time [s] of the analogue solve of ``loop`` in ``solution``.
+
+    Crossbar Joule heating ∫ΣV²G dt along the saved trajectory (noise-free inputs,
+    trapezoidal rule over ``solution.ts``: save densely) with the conductances ``t`` seconds
+    after programming; every op-amp powered for the solve
+    (:attr:`ClosedLoopIntegrator.opamp_count`); DAC conversions for the initial state and for
+    each input/drive/schedule channel updated at ``dac_update_rate`` [Hz]; ``readouts`` ADC
+    conversions per state (hardware read-outs of the result; default one, the final state —
+    not the simulation's saved times). ``model`` defaults to ``energy.EnergyModel()``."""
+    check_int("readouts", readouts, lower=0)
+    check_range("dac_update_rate", dac_update_rate, lower=0.0, unit="Hz")
+    model = aj.energy.EnergyModel() if model is None else model
+    matrices = loop.network.matrices(t)
+    duration = solution.physical_ts[-1] - solution.physical_ts[0]
+
+    def inputs_at(s, x):
+        zeros = tuple(jnp.zeros(m.weights.shape[0], x.dtype) for m in matrices)
+        return loop._forward(matrices, None, s, x, zeros)[1][0]
+
+    per_time = jax.vmap(inputs_at)(solution.ts, solution.xs)
+    crossbar = sum(aj.energy.crossbar_read_energy(m.cell_conductance.T,
+                                                  loop.v_unit * inp, solution.physical_ts)
+                   for m, inp in zip(matrices, per_time, strict=True))
+    n = loop.state_size
+    s0 = solution.ts[0]
+    channels = 0
+    for schedule in (loop.inputs, loop.drive, loop.feedback, loop.output_gain,
+                     loop.injected_noise):
+        if schedule is not None:
+            channels += math.prod(jax.eval_shape(schedule, s0).shape)
+    conversions = n + channels * jnp.ceil(duration * dac_update_rate)
+    parts = {
+        "crossbar": crossbar,
+        "opamps": model.opamps(loop.opamp_count, duration),
+        "dac": model.dac(dac_bits, conversions),
+        "adc": model.adc(adc_bits, n * readouts),
+    }
+    parts["total"] = sum(parts.values())
+    parts["time"] = duration
+    return parts

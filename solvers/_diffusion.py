@@ -16,10 +16,10 @@ import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 import analogjax as aj
-from analogjax._validation import check_int, check_range
-from analogjax.circuits import OpAmp
+from analogjax.internal import check_int, check_key, check_range, is_concrete
 
-from ._closed_loop import ClosedLoopIntegrator, LoopNoise, LoopSolution
+from ._brownian import AbstractBrownian
+from ._closed_loop import ClosedLoopIntegrator, LoopCircuit, LoopSolution, loop_energy
 from ._network import CrossbarNetwork
 
 
@@ -37,7 +37,7 @@ class VPSDE(eqx.Module):
     def __check_init__(self):
         check_range("VPSDE.beta_min", self.beta_min, lower=0.0)
         check_range("VPSDE.beta_max", self.beta_max, lower=0.0, lower_open=True)
-        if aj._validation.is_concrete((self.beta_min, self.beta_max)) and not (
+        if is_concrete((self.beta_min, self.beta_max)) and not (
                 float(self.beta_max) > float(self.beta_min)):
             raise ValueError(f"VPSDE.beta_max must exceed beta_min={self.beta_min}; "
                              f"got {self.beta_max}")
@@ -143,7 +143,7 @@ class AbstractDiffusionSampler(eqx.Module):
         ...
 
     @abc.abstractmethod
-    def sample(self, key: PRNGKeyArray, n: int, *, steps: int, n_save: int = 2) -> Samples:
+    def sample(self, n: int, *, key: PRNGKeyArray, steps: int, n_save: int = 2) -> Samples:
         ...
 
     def _save_times(self, n_save: int) -> Array:
@@ -163,8 +163,9 @@ class DigitalSampler(AbstractDiffusionSampler):
     def dim(self) -> int:
         return self.data_dim
 
-    def sample(self, key, n, *, steps, n_save=2):
+    def sample(self, n, *, key, steps, n_save=2):
         _check_sampling(n, steps, n_save)
+        check_key("key", key)
         reverse = self.reverse
         ds = reverse.duration / steps
         init_key, noise_key = jr.split(key)
@@ -203,21 +204,14 @@ class AnalogSampler(AbstractDiffusionSampler):
     ``schedule_updates`` (None: continuous) holds every schedule (embedding, β gains) for
     ``duration/schedule_updates`` as a DAC does (the published firmware: 240 updates),
     quantised by ``schedule_dac`` when given. Model time ``s`` maps to physical time
-    ``τ·s`` (``τ = RC``), so a sample takes ``(1 − t_end)·τ``."""
+    ``τ·s`` (``τ = RC`` of the ``circuit``), so a sample takes ``(1 − t_end)·τ``."""
 
     reverse: ReverseDiffusion
     network: CrossbarNetwork
     embedding: Callable[[Array], Array]
     """Drive ``d(t)`` added to every hidden pre-activation (units) at diffusion time t."""
-    resistance: float | Array = 100e3
-    """Integrator resistance R [Ω]."""
-    capacitance: float | Array = 100e-12
-    """Integrator capacitance C [F] (τ = RC = 10 µs by default)."""
-    v_unit: float | Array = 0.1
-    """Volts per unit of state and activation."""
-    opamp: OpAmp = eqx.field(default_factory=lambda: OpAmp(gain=None))
-    noise: LoopNoise | None = None
-    """Device and circuit noise of the loop (None: ideal)."""
+    circuit: LoopCircuit = eqx.field(default_factory=LoopCircuit)
+    """Integrators, op-amps, signal scale and the loop's device and circuit noise."""
     noise_gain: float | Array = 1.0
     """Gain of the injected noise source relative to √(kβ) (>= 0; 1 is the exact SDE)."""
     schedule_updates: int | None = eqx.field(default=None, static=True)
@@ -238,7 +232,8 @@ class AnalogSampler(AbstractDiffusionSampler):
 
     @property
     def tau(self):
-        return self.resistance * self.capacitance
+        """Integration time constant τ = R·C [s]."""
+        return self.circuit.tau
 
     def _hold(self, s):
         if self.schedule_updates is None:
@@ -262,51 +257,56 @@ class AnalogSampler(AbstractDiffusionSampler):
             def injected(s):
                 return self.noise_gain * reverse.diffusion(self._hold(s))
         return ClosedLoopIntegrator(
-            self.network, resistance=self.resistance, capacitance=self.capacitance,
-            v_unit=self.v_unit, opamp=self.opamp, noise=self.noise, drive=self._drive,
+            self.network, self.circuit, drive=self._drive,
             feedback=lambda s: reverse.feedback(self._hold(s)),
             output_gain=lambda s: reverse.score_gain(self._hold(s)),
             injected_noise=injected)
 
-    def solve_one(self, x0: Float[ArrayLike, " d"], key: PRNGKeyArray | None, *, steps: int,
-                  n_save: int = 2, device_age: float | ArrayLike | None = None,
+    def solve_one(self, x0: Float[ArrayLike, " d"], *, key: PRNGKeyArray | None, steps: int,
+                  n_save: int = 2, t: float | ArrayLike | None = None,
                   solver: diffrax.AbstractSolver | None = None,
+                  brownian: AbstractBrownian | None = None,
                   adjoint: diffrax.AbstractAdjoint | None = None) -> LoopSolution:
-        """One trajectory from ``x0`` (Heun steps; ``solver`` to override)."""
+        """One trajectory from ``x0`` (Heun steps unless ``solver`` is given), the chip read
+        ``t`` seconds after programming."""
         loop = self.loop
         ts = self._save_times(n_save)
         noisy = loop.noise is not None or loop.injected_noise is not None
         return loop.solve(x0, ts, key=key if noisy else None, dt=self.reverse.duration / steps,
-                          device_age=device_age,
-                          solver=diffrax.Heun() if solver is None else solver,
-                          adjoint=adjoint, max_steps=steps + 1)
+                          t=t, solver=diffrax.Heun() if solver is None else solver,
+                          brownian=brownian, adjoint=adjoint, max_steps=steps + 1)
 
-    def sample(self, key, n, *, steps, n_save=2, device_age=None, solver=None, adjoint=None):
-        """``n`` samples (vmapped solves; ``device_age`` [s] for drift). Heun uses two
-        network evaluations per step; pass ``solver=diffrax.Euler()`` for one."""
+    def sample(self, n, *, key, steps, n_save=2, t=None, solver=None, brownian=None,
+               adjoint=None):
+        """``n`` samples (vmapped solves) from the chip read ``t`` seconds after programming
+        (drift). Heun uses two network evaluations per step; pass ``solver=diffrax.Euler()``
+        for one."""
         _check_sampling(n, steps, n_save)
+        check_key("key", key)
         init_key, noise_key = jr.split(key)
         x0 = jr.normal(init_key, (n, self.dim))
         solve = lambda x, k: self.solve_one(  # noqa: E731
-            x, k, steps=steps, n_save=n_save, device_age=device_age, solver=solver,
+            x, key=k, steps=steps, n_save=n_save, t=t, solver=solver, brownian=brownian,
             adjoint=adjoint).xs
         xs = jax.vmap(solve)(x0, jr.split(noise_key, n))
         return Samples(xs=xs, ts=self.reverse.time(self._save_times(n_save)))
 
-    def energy(self, *, steps: int = 1000, model: aj.energy.EnergyModel | None = None,
-               key: PRNGKeyArray | None = None, dac_bits: int = 12, adc_bits: int = 12,
-               dac_update_rate: float | None = None) -> dict[str, Array]:
-        """Projected energy [J] and time [s] of one sample (``ClosedLoopIntegrator.energy``
-        along a noise-free trajectory saved at ``steps + 1`` times): the DACs update at
-        ``dac_update_rate`` [Hz] (default: ``schedule_updates`` per sample, or one update
-        per 1 % of the process)."""
-        key = jr.key(0) if key is None else key
+    def energy(self, *, key: PRNGKeyArray, steps: int = 1000,
+               model: aj.energy.EnergyModel | None = None, dac_bits: int = 12,
+               adc_bits: int = 12, dac_update_rate: float | None = None) -> dict[str, Array]:
+        """Projected energy [J] and time [s] of one sample (:func:`loop_energy` along a
+        noise-free trajectory from ``x ~ N(0, I)`` drawn from ``key``, saved at ``steps + 1``
+        times): the DACs update at ``dac_update_rate`` [Hz] (default: ``schedule_updates``
+        per sample, or one update per 1 % of the process)."""
+        check_key("key", key)
+        check_int("steps", steps, lower=1)
         quiet = dataclasses.replace(
-            self, noise=None, reverse=dataclasses.replace(self.reverse, probability_flow=True))
-        solution = quiet.solve_one(jr.normal(key, (self.dim,)), None, steps=steps,
+            self, circuit=dataclasses.replace(self.circuit, noise=None),
+            reverse=dataclasses.replace(self.reverse, probability_flow=True))
+        solution = quiet.solve_one(jr.normal(key, (self.dim,)), key=None, steps=steps,
                                    n_save=steps + 1)
         updates = 100 if self.schedule_updates is None else self.schedule_updates
         rate = updates / (self.reverse.duration * self.tau) if dac_update_rate is None \
             else dac_update_rate
-        return self.loop.energy(solution, model=model, dac_bits=dac_bits, adc_bits=adc_bits,
-                                dac_update_rate=rate)
+        return loop_energy(self.loop, solution, model=model, dac_bits=dac_bits,
+                           adc_bits=adc_bits, dac_update_rate=rate)

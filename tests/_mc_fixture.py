@@ -9,6 +9,8 @@ import numpy as np
 
 import analogjax as aj
 
+QUIET = aj.variation.NoProgressMeter()
+
 N_CHIPS = 37
 
 
@@ -27,7 +29,7 @@ def per_chip_fn():
 
 def run(chunk_size):
     result = aj.variation.monte_carlo(per_chip_fn(), key=jax.random.key(5), n_chips=N_CHIPS,
-                                      chunk_size=chunk_size, vmap_width=4, progress=False)
+                                      chunk_size=chunk_size, vmap_width=4, progress_meter=QUIET)
     return result.values
 
 

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from analogjax._cli import main
+from analogjax.models._cli import main
 
 
 def test_help_lists_the_studies(capsys):

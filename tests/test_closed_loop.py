@@ -37,7 +37,8 @@ def test_ideal_loop_is_the_digital_neural_ode():
 
         @eqx.filter_jit
         def both(loop):
-            analogue = loop.solve(x0, ts, rtol=1e-10, atol=1e-12).xs
+            analogue = loop.solve(x0, ts, stepsize_controller=diffrax.PIDController(
+                rtol=1e-10, atol=1e-12)).xs
             field = lambda s, x, _: solvers.mlp_forward(  # noqa: E731
                 weights, biases, jnp.concatenate([x, u(s)]), drive=drive(s))
             digital = diffrax.diffeqsolve(
@@ -59,8 +60,8 @@ def _ou_loop(k=1.0, noise_density=400e-9, sigma_g=0.5 * uS, **kwargs):
     network = solvers.program_network(xbar, [jnp.array([[-k]])], [jnp.zeros(1)],
                                       key=jax.random.key(0))
     return solvers.ClosedLoopIntegrator(
-        network, opamp=circuits.OpAmp(gain=None, noise_density=noise_density),
-        noise=solvers.LoopNoise(temperature=0.0), **kwargs)
+        network, solvers.LoopCircuit(opamp=circuits.OpAmp(gain=None, noise_density=noise_density),
+                                     noise=solvers.LoopNoise(temperature=0.0)), **kwargs)
 
 
 def test_loop_noise_matches_the_ornstein_uhlenbeck_variance():
@@ -69,7 +70,8 @@ def test_loop_noise_matches_the_ornstein_uhlenbeck_variance():
         n, s_end = 4000, 3.0
         ts = jnp.array([0.0, s_end])
         solve = jax.jit(jax.vmap(lambda key, dt: loop.solve(jnp.zeros(1), ts, key=key, dt=dt,
-                                                            brownian_tol=0.0125).xs[-1, 0],
+                                                            brownian=solvers.GridBrownian(
+                                                                tol=0.0125)).xs[-1, 0],
                                  in_axes=(0, None)), static_argnums=1)
         keys = jax.random.split(jax.random.key(1), n)
         x = np.asarray(solve(keys, 0.05))
@@ -87,8 +89,9 @@ def test_loop_noise_matches_the_ornstein_uhlenbeck_variance():
         fine = np.asarray(solve(keys[:200], 0.0125))
         np.testing.assert_allclose(fine, x[:200], atol=0.05 * np.sqrt(expected))
         # diffrax's virtual Brownian tree gives the same statistics
-        tree = jax.jit(jax.vmap(lambda key: loop.solve(jnp.zeros(1), ts, key=key, dt=0.05,
-                                                       brownian="virtual_tree").xs[-1, 0]))
+        tree = jax.jit(jax.vmap(lambda key: loop.solve(
+            jnp.zeros(1), ts, key=key, dt=0.05,
+            brownian=solvers.VirtualTreeBrownian()).xs[-1, 0]))
         x_tree = np.asarray(tree(keys[:1000]))
         assert abs(x_tree.var() - expected) < 5 * expected * np.sqrt(2 / 1000)
 
@@ -104,8 +107,8 @@ def test_gradients_through_the_solve_match_finite_differences():
 
         def loss(w0, capacitance):
             net = solvers.program_network(xbar, [w0, weights[1]], biases, key=jax.random.key(3))
-            loop = solvers.ClosedLoopIntegrator(net, capacitance=capacitance,
-                                                noise=solvers.LoopNoise())
+            loop = solvers.ClosedLoopIntegrator(net, solvers.LoopCircuit(
+                capacitance=capacitance, noise=solvers.LoopNoise()))
             xs = loop.solve(jnp.array([0.3, -0.4]), ts, key=jax.random.key(4), dt=0.05).xs
             return jnp.sum(xs[-1] ** 2)
 
@@ -128,8 +131,8 @@ def test_rails_hold_and_divergence_raises():
         xbar = aj.Crossbar(aj.IdealDevice(g_min=0.0, g_max=25 * uS), rows=4, cols=4, **IDEAL_IO)
         network = solvers.program_network(xbar, [jnp.array([[1.0]])], [jnp.array([0.1])])
         ts = jnp.linspace(0.0, 30.0, 4)
-        railed = solvers.ClosedLoopIntegrator(network, opamp=circuits.OpAmp(gain=1e5,
-                                                                            v_rail=1.0))
+        railed = solvers.ClosedLoopIntegrator(network, solvers.LoopCircuit(
+            opamp=circuits.OpAmp(gain=1e5, v_rail=1.0)))
         xs = jax.jit(lambda: railed.solve(jnp.zeros(1), ts).xs)()
         assert np.all(np.isfinite(xs))
         np.testing.assert_allclose(xs[-1], [1.0 / railed.v_unit], rtol=1e-4)  # held at +rail
@@ -143,16 +146,14 @@ def test_rails_hold_and_divergence_raises():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda loop: eqx.tree_at(lambda m: m.resistance, loop, -1.0).__check_init__(),
-     "resistance"),
-    (lambda loop: solvers.ClosedLoopIntegrator(loop.network, capacitance=0.0), "capacitance"),
-    (lambda loop: solvers.ClosedLoopIntegrator(loop.network, v_unit=20.0), "v_unit"),
-    (lambda loop: solvers.ClosedLoopIntegrator(loop.network, opamp=circuits.OpAmp(gbw=1e6)),
-     "settled"),
+    (lambda loop: eqx.tree_at(lambda m: m.circuit.resistance, loop,
+                              -1.0).circuit.__check_init__(), "resistance"),
+    (lambda loop: solvers.LoopCircuit(capacitance=0.0), "capacitance"),
+    (lambda loop: solvers.LoopCircuit(v_unit=20.0), "v_unit"),
+    (lambda loop: solvers.LoopCircuit(opamp=circuits.OpAmp(gbw=1e6)), "settled"),
     (lambda loop: solvers.ClosedLoopIntegrator(loop.network, input_dac=aj.DAC()),
      "input_range"),
     (lambda loop: solvers.LoopNoise(read_time=0.0), "read_time"),
-    (lambda loop: loop.solve(jnp.zeros(1), jnp.array([0.0, 1.0]), dt=0.1), "key"),
     (lambda loop: loop.solve(jnp.zeros(1), jnp.array([0.0, 1.0]), key=jax.random.key(0)),
      "dt"),
     (lambda loop: loop.solve(jnp.zeros(2), jnp.array([0.0, 1.0]), key=jax.random.key(0),
@@ -160,6 +161,22 @@ def test_rails_hold_and_divergence_raises():
 ])
 def test_bad_input(make, message):
     with pytest.raises(ValueError, match=message):
+        make(_ou_loop())
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda loop: loop.solve(jnp.zeros(1), jnp.array([0.0, 1.0]), dt=0.1), "key is required"),
+    (lambda loop: loop.solve(jnp.zeros(1), jnp.array([0.0, 1.0]), key=0, dt=0.1),
+     "key must be a JAX PRNG key"),
+    (lambda loop: loop.solve(jnp.zeros(1), jnp.array([0.0, 1.0]), key=jax.random.key(0),
+                             dt=0.1, brownian="grid"), "brownian must be"),
+    (lambda loop: loop.solve(jnp.zeros(1), jnp.array([0.0, 1.0]), solver="tsit5"),
+     "solver must be a diffrax solver"),
+    (lambda loop: solvers.ClosedLoopIntegrator(loop.network, circuit=object()),
+     "circuit must be a LoopCircuit"),
+])
+def test_bad_option_types(make, message):
+    with pytest.raises(TypeError, match=message):
         make(_ou_loop())
 
 
@@ -173,7 +190,7 @@ def test_energy_of_a_constant_state_matches_hand_count():
         x_star = jnp.array([0.5])  # −x + 0.5 = 0
         solution = loop.solve(x_star, jnp.linspace(0.0, 3.0, 7))
         np.testing.assert_allclose(solution.xs, 0.5, atol=1e-9)
-        parts = loop.energy(solution)
+        parts = solvers.loop_energy(loop, solution)
         g = np.asarray(network.chips[0].analog().cell_conductance)[0]  # (in,) both cells
         v = loop.v_unit * np.array([0.5, 1.0])
         duration = 3.0 * loop.tau
@@ -202,8 +219,8 @@ def test_injected_noise_alone_and_noiseless_devices_keep_gradients_finite():
         assert abs(x.var() - expected) < 5 * expected * np.sqrt(2 / 2000)
 
         def loss(c):
-            loop = solvers.ClosedLoopIntegrator(network, capacitance=c,
-                                                noise=solvers.LoopNoise(circuit=False))
+            loop = solvers.ClosedLoopIntegrator(network, solvers.LoopCircuit(
+                capacitance=c, noise=solvers.LoopNoise(circuit=False)))
             return jnp.sum(loop.solve(jnp.array([0.3]), ts, key=jax.random.key(1),
                                       dt=0.1).xs ** 2)
 

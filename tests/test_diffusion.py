@@ -48,7 +48,7 @@ def test_digital_sampler_recovers_gaussian_data_from_the_exact_score(probability
 
     n = 4000
     x = jax.jit(lambda k: solvers.DigitalSampler(reverse, exact, 2).sample(
-        k, n, steps=1000).final)(jr.key(0))
+        n, key=k, steps=1000).final)(jr.key(0))
     std_t = jnp.sqrt(s**2 * sde.mean(reverse.t_end) ** 2 + sde.std(reverse.t_end) ** 2)
     np.testing.assert_allclose(x.mean(0), mu * sde.mean(reverse.t_end),
                                atol=5 * std_t / np.sqrt(n))
@@ -81,21 +81,22 @@ def test_ideal_analog_sampler_is_the_digital_probability_flow(conditional_net):
                                 guidance=1.0)
     digital = net.digital_sampler(reverse, label=1, guidance=1.0)
     key = jr.key(5)
-    xa = eqx.filter_jit(lambda a: a.sample(key, 16, steps=100, n_save=5))(analog)
-    xd = jax.jit(lambda: digital.sample(key, 16, steps=4000, n_save=5))()
+    xa = eqx.filter_jit(lambda a: a.sample(16, key=key, steps=100, n_save=5))(analog)
+    xd = jax.jit(lambda: digital.sample(16, key=key, steps=4000, n_save=5))()
     np.testing.assert_allclose(xa.ts, xd.ts, rtol=1e-6)
     np.testing.assert_allclose(xa.xs, xd.xs, atol=3e-3)
-    energy = analog.energy(steps=50)
+    energy = analog.energy(key=jr.key(6), steps=50)
     assert float(energy["time"]) == pytest.approx(reverse.duration * float(analog.tau))
     assert all(float(v) > 0 for v in energy.values())
 
 
 def test_training_lowers_the_loss_and_keeps_the_frequencies_fixed(tmp_path):
-    data = models.ring_samples(jr.key(0), 512)
+    data = models.ring_samples(512, key=jr.key(0))
     net = models.ScoreNet(key=jr.key(1))
     trained, losses = models.train_score_net(net, data, key=jr.key(2), steps=400,
-                                             batch_size=128, learning_rate=3e-3,
-                                             clip_norm=1.0)
+                                             batch_size=128,
+                                             optimiser=models.score_optimiser(3e-3,
+                                                                              clip_norm=1.0))
     assert float(losses[-50:].mean()) < 0.9 * float(losses[:50].mean())
     np.testing.assert_array_equal(trained.frequencies, net.frequencies)
     trained.save(tmp_path / "ring.eqx")
@@ -133,8 +134,9 @@ def test_gradient_through_the_noisy_analog_sampler_matches_finite_differences():
 
         @jax.jit
         def statistic(gain):
-            sampler = net.analog_sampler(xbar, key=jr.key(0), noise=noise, noise_gain=gain)
-            return jnp.mean(sampler.sample(jr.key(1), 8, steps=20).final ** 2)
+            sampler = net.analog_sampler(xbar, key=jr.key(0), circuit=solvers.LoopCircuit(
+                capacitance=100e-12, noise=noise), noise_gain=gain)
+            return jnp.mean(sampler.sample(8, key=jr.key(1), steps=20).final ** 2)
 
         gain, eps = 0.8, 1e-4
         grad = jax.grad(statistic)(gain)
@@ -172,7 +174,7 @@ def test_vae_learns_and_uses_the_published_prior_means():
     (lambda: models.ScoreNet(n_classes=2, key=jr.key(0)).guided(0, guidance=-1.0),
      "guidance"),
     (lambda: models.ScoreNet(key=jr.key(0)).digital_sampler().sample(
-        jr.key(0), 4, steps=10, n_save=4), "multiple of n_save"),
+        4, key=jr.key(0), steps=10, n_save=4), "multiple of n_save"),
     (lambda: models.ScoreNet(key=jr.key(0)).analog_sampler(
         IDEAL_XBAR, key=jr.key(0), noise_gain=-1.0), "noise_gain"),
     (lambda: models.train_score_net(models.ScoreNet(key=jr.key(0)), jnp.zeros((8, 2)),

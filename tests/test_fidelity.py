@@ -108,9 +108,9 @@ def test_closed_loop_variance_for_white_and_frozen_read_noise():
         xbar = aj.Crossbar(device, rows=4, cols=4, **ideal)
         network = solvers.program_network(xbar, [jnp.array([[-1.0]])], [jnp.zeros(1)],
                                           key=jax.random.key(0))
-        loop = solvers.ClosedLoopIntegrator(
-            network, opamp=aj.circuits.OpAmp(gain=None, noise_density=0.0),
-            noise=solvers.LoopNoise(temperature=0.0, circuit=False))
+        loop = solvers.ClosedLoopIntegrator(network, solvers.LoopCircuit(
+            opamp=aj.circuits.OpAmp(gain=None, noise_density=0.0),
+            noise=solvers.LoopNoise(temperature=0.0, circuit=False)))
         solve = jax.jit(jax.vmap(lambda key, loop=loop: loop.solve(
             jnp.zeros(1), ts, key=key, dt=0.05).xs[-1, 0]))
         x = np.asarray(solve(jax.random.split(jax.random.key(1), n)), np.float64)
@@ -290,7 +290,7 @@ def test_loop_energy_counts_readouts_and_signed_weight_opamps():
     solution = loop.solve(jnp.array([0.1, -0.1]), jnp.linspace(0.0, 1.0, 50))
     model = aj.energy.EnergyModel()
     for readouts in (1, 3):
-        energy = loop.energy(solution, model=model, readouts=readouts)
+        energy = solvers.loop_energy(loop, solution, model=model, readouts=readouts)
         np.testing.assert_allclose(energy["adc"], model.adc(8, 2 * readouts))
     assert eqx.is_array(energy["total"])
 

@@ -23,9 +23,13 @@ def _reference(size):
     return dict(np.load(path))
 
 
+SOLVERS = {"direct": aj.ir_drop.Cholesky(), "cg": aj.ir_drop.PreconditionedCG()}
+
+
 @eqx.filter_jit
 def _solve(g, v, r_word, r_bit, method, **kwargs):
-    return aj.ir_drop.solve(g, v, r_word=r_word, r_bit=r_bit, method=method, **kwargs)
+    solver = kwargs.pop("solver", SOLVERS[method])
+    return aj.ir_drop.solve(g, v, r_word=r_word, r_bit=r_bit, solver=solver, **kwargs)
 
 
 @pytest.mark.parametrize("size, method", [(16, "direct"), (16, "cg"), (32, "cg"), (64, "cg")])
@@ -86,7 +90,7 @@ def test_gradients_match_finite_differences():
         weights = jnp.arange(1.0, 4.0)
 
         def loss(g, r, v, method):
-            sol = aj.ir_drop.solve(g, v, r_word=r, r_bit=2 * r, method=method)
+            sol = aj.ir_drop.solve(g, v, r_word=r, r_bit=2 * r, solver=SOLVERS[method])
             return jnp.sum(sol.currents * weights)
 
         for method in ("direct", "cg"):
@@ -128,15 +132,18 @@ def test_bad_input_and_no_convergence():
         aj.ir_drop.solve(g, v, r_word=0.0, r_bit=1.0)
     with pytest.raises(ValueError, match=r"v_word must have shape \(\.\.\., 5\)"):
         aj.ir_drop.solve(g, v[:, :3], r_word=1.0, r_bit=1.0)
-    with pytest.raises(ValueError, match="method must be"):
-        aj.ir_drop.solve(g, v, r_word=1.0, r_bit=1.0, method="lu")
+    with pytest.raises(TypeError, match="solver must be an ir_drop solver"):
+        aj.ir_drop.solve(g, v, r_word=1.0, r_bit=1.0, solver="lu")
+    with pytest.raises(ValueError, match="max_steps"):
+        aj.ir_drop.PreconditionedCG(max_steps=0)
     with pytest.raises(ValueError, match="g must be in"):
         aj.ir_drop.solve(-g, v, r_word=1.0, r_bit=1.0)
     with pytest.raises(ValueError, match="not both"):
         aj.ir_drop.solve(g, v, r_word=1.0, r_bit=1.0, r_access=1e3,
                          cell=aj.ir_drop.SinhCell(1.0))
     with pytest.raises(Exception, match="maximum number of solver steps"):
-        jax.block_until_ready(_solve(g, v, 1.0, 1.0, "cg", max_steps=1).currents)
+        jax.block_until_ready(_solve(g, v, 1.0, 1.0, "cg",
+                                         solver=aj.ir_drop.PreconditionedCG(max_steps=1)).currents)
 
 
 def test_crossbar_option():

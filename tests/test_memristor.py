@@ -102,7 +102,8 @@ def test_pinched_hysteresis_and_current_drive_round_trip(device):
         # current drive with the drawn current (interpolated) follows the same states
         interpolation = diffrax.LinearInterpolation(ts, tr.i)
         back = eqx.filter_jit(lambda d: mem.simulate_memristor(
-            d, None, x0, ts, current=interpolation.evaluate, rtol=1e-10, atol=1e-12))(device)
+            d, None, x0, ts, current=interpolation.evaluate,
+            stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-12)))(device)
         np.testing.assert_allclose(back.x, tr.x, atol=2e-3)
 
 

@@ -17,6 +17,8 @@ from analogjax.variation import MonteCarloResult, Spec
 
 from . import _mc_fixture
 
+QUIET = aj.variation.NoProgressMeter()
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -32,7 +34,7 @@ def test_identical_for_any_chunk_size(reference_values):
             np.testing.assert_array_equal(values[name], reference_values[name])
     # chip i is chip i whatever the number of chips
     fewer = aj.variation.monte_carlo(_mc_fixture.per_chip_fn(), key=jax.random.key(5),
-                                     n_chips=5, vmap_width=4, progress=False)
+                                     n_chips=5, vmap_width=4, progress_meter=QUIET)
     np.testing.assert_array_equal(fewer.values["y"], reference_values["y"][:5])
 
 
@@ -105,7 +107,7 @@ def test_sweep_over_presets_and_noise_levels():
 
     rows = aj.variation.sweep(make_fn, {"preset": ["rram_180nm", "pcm_like"],
                                         "read_noise": [0.0, 0.05]},
-                              key=jax.random.key(2), n_chips=16, progress=False,
+                              key=jax.random.key(2), n_chips=16, progress_meter=QUIET,
                               specs=[Spec("error", upper=0.02)])
     assert [(r["preset"], r["read_noise"]) for r in rows] == [
         ("rram_180nm", 0.0), ("rram_180nm", 0.05), ("pcm_like", 0.0), ("pcm_like", 0.05)]

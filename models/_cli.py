@@ -1,6 +1,7 @@
 """The ``analogjax`` command line: each study writes a results folder and prints a table.
 
-It sits on top of everything (core modules never import it).
+The application layer: it sits on top of the core, the solvers and the models (none of them
+imports it).
 """
 
 from __future__ import annotations
@@ -174,7 +175,9 @@ def run_variation(args) -> dict:
     k_init, k_train, k_chips = jax.random.split(jax.random.key(args.seed), 3)
     mlp = models.MLP((x_train.shape[1], args.hidden, 10), key=k_init)
     mlp, losses = models.train_mlp(mlp, x_train, y_train, key=k_train, steps=args.steps,
-                                   weight_noise=args.weight_noise)
+                                   weight_noise=(aj.WeightNoise(args.weight_noise,
+                                                                clip=2 * args.weight_noise)
+                                                 if args.weight_noise > 0 else None))
     digital = float(models.accuracy(mlp(x_test), y_test))
     train_s = time.perf_counter() - start
     print(f"trained {x_train.shape[1]}-{args.hidden}-10 MLP on digits ({len(x_train)} train, "
@@ -186,7 +189,8 @@ def run_variation(args) -> dict:
                        adc=aj.ADC(bits=8), drift_compensation=not args.no_drift_compensation)
     per_chip = models.accuracy_over_time(mlp, xbar, x_test, y_test, args.times)
     result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
-                                      chunk_size=args.chunk_size, progress=not args.no_progress,
+                                      chunk_size=args.chunk_size,
+                                      progress_meter=_progress_meter(args),
                                       description=f"{args.preset} chips")
     spec = aj.variation.Spec("accuracy", lower=args.spec)
     labels = [_time_label(t) for t in args.times]
@@ -270,7 +274,8 @@ def run_mvm(args) -> dict:
 
         result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
                                           chunk_size=args.chunk_size,
-                                          progress=not args.no_progress, description=name)
+                                          progress_meter=_progress_meter(args),
+                                          description=name)
         result.save(args.out / name)
         stats = result.summary()["relative_error"]
         rows.append((name, stats))
@@ -309,3 +314,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _progress_meter(args):
+    import analogjax as aj
+
+    return aj.variation.NoProgressMeter() if args.no_progress else aj.variation.TqdmProgressMeter()

@@ -9,7 +9,7 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from analogjax._validation import check_range
+from analogjax.internal import check_range
 
 
 def fit(loss_fn: Callable[[PyTree, PRNGKeyArray], Array], params: PyTree,

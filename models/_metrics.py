@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from analogjax._validation import check_int
+from analogjax.internal import check_int
 
 
 def _check_pair(x, y):

@@ -16,7 +16,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 import analogjax as aj
-from analogjax._validation import check_int, check_range
+from analogjax.internal import check_int, check_range
 
 from ._data import rate_code
 from ._topology import MLPArchitecture, TopologyNet

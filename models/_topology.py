@@ -19,7 +19,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 import analogjax as aj
-from analogjax._validation import check_int
+from analogjax.internal import check_int
 
 from ._classifier import train_classifier
 

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from analogjax._validation import check_int
+from analogjax.internal import check_int
 
 from ._fit import fit
 

@@ -1,5 +1,0 @@
-import sys
-
-from analogjax.models._cli import main
-
-sys.exit(main())

@@ -397,68 +397,111 @@ class ProgrammedCrossbar(eqx.Module):
         """Analogue MVM ``y ≈ W x`` of a batch of inputs, read ``t`` seconds after
         programming (``None``: at the drift reference time). ``key`` draws the read noise:
         white noise per vector and bit slice, frozen noise once for the call (reuse the key
-        to read the same frozen state again)."""
+        to read the same frozen state again).
+
+        The read, step by step: the arrays' region in use → the DAC's word-line voltages →
+        the conductances at time ``t`` with this read time's frozen noise → the bit-line
+        currents (Ohm and Kirchhoff, or nodal analysis with wires) plus white read noise →
+        the ADC → digital scaling back to weight units and the sum over tiles and slices."""
+        x, batch_shape = self._check_inputs(x)
         xbar = self.crossbar
+        noisy = xbar.device.has_read_noise
+        if noisy and key is None:
+            raise ValueError("key is required: the device has read noise (drawn per read); "
+                             "pass key=jax.random.key(…)")
+        k_white, k_frozen = jax.random.split(key) if noisy else (None, None)
+        region = self._region()
+        n_row, rows, n_col, n_out = region.shape
+        v, x_scale, slice_weights = xbar._word_line_voltages(x, n_row, rows)
+        time = xbar.device.read_time(t, x.dtype)
+        g = xbar.device.conductance(region.cells, t)
+        g_read, g_eff = self._read_conductances(k_frozen, region.cells.g, g, time)
+        current = self._bit_line_currents(v, g_read, g_eff, n_out)
+        if noisy:
+            white = self._white_noise(k_white, v, region.cells.g, g, time)
+            if white is not None:
+                current = current + white
+        current = xbar.adc(current, region.full_scale[:, None, None])
+        weight_per_siemens = region.weight_per_siemens
+        if xbar.drift_compensation:
+            weight_per_siemens = weight_per_siemens * _drift_compensation(
+                xbar.mapping.effective(region.cells.g), g_eff)
+        y = self._digital_sum(current, weight_per_siemens, slice_weights, x_scale)
+        return y.reshape(*batch_shape, self.out_features)
+
+    def _check_inputs(self, x) -> tuple[Float[Array, "B in"], tuple[int, ...]]:
+        """Inputs flattened to a non-empty finite batch in the chip's float dtype, and the
+        batch shape."""
         x = jnp.asarray(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., {self.in_features}); got {x.shape}")
         if not jnp.issubdtype(x.dtype, jnp.floating):
             x = x.astype(self.cells.g.dtype)
-        noisy = xbar.device.has_read_noise
-        if noisy and key is None:
-            raise ValueError("key is required: the device has read noise (drawn per read); "
-                             "pass key=jax.random.key(…)")
         batch_shape = x.shape[:-1]
         x = check_finite_array("x", x.reshape(-1, self.in_features))
         if x.shape[0] == 0:
-            raise ValueError(f"x must hold at least one input vector; got shape {x.shape}")
-        dtype = jnp.result_type(x, self.cells.g)
-        x = x.astype(dtype)
-        batch = x.shape[0]
+            raise ValueError(f"x must hold at least one input vector; got shape "
+                             f"{batch_shape + (self.in_features,)}")
+        return x.astype(jnp.result_type(x, self.cells.g)), batch_shape
 
+    def _region(self) -> _ReadRegion:
+        """The cells a read drives and senses. A layer smaller than one array leaves word
+        lines at 0 V and bit lines unread: with ideal wires they change nothing, so they are
+        neither drifted nor computed; with wires every cell of the array is in the circuit."""
+        xbar = self.crossbar
         n_row, rows, n_col, _ = self.cells.g.shape[1:]
         if xbar.wires is None:
-            # A layer smaller than one array leaves word lines at 0 V and bit lines unread:
-            # with ideal wires they change nothing, so they are neither drifted nor computed.
             rows = self.in_features if n_row == 1 else rows
             n_out = self.out_features if n_col == 1 else xbar.usable_cols
         else:
             n_out = xbar.usable_cols
         cells = jax.tree_util.tree_map(
             lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells)
-        time = xbar.device.read_time(t, dtype)
-        g = xbar.device.conductance(cells, t)
-        weight_per_siemens = self.weight_per_siemens
-        if weight_per_siemens.shape[-1] > 1:
-            weight_per_siemens = weight_per_siemens[..., :n_out]
-        full_scale = self.adc_full_scale
-        if full_scale.shape[-1] > 1:
-            full_scale = full_scale[..., :n_out]
-        v, x_scale, slice_weights = xbar._word_line_voltages(x, n_row, rows)
-        n_slices = slice_weights.shape[0]
 
-        if noisy:
-            k_white, k_frozen = jax.random.split(key)
-            g_read, g_eff = self._frozen_effective(k_frozen, cells.g, g, time)
-        else:
-            g_read, g_eff = g, xbar.mapping.effective(g)
-        if xbar.wires is None:
-            current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
-            current = current.reshape(n_row, batch, n_slices, n_col, n_out)
-        else:
-            current = self._ir_drop_currents(v, g_read)
-        if noisy:
-            white = self._white_noise(k_white, v, cells.g, g, time)
-            if white is not None:
-                current = current + white
-        current = xbar.adc(current, full_scale[:, None, None])
-        if xbar.drift_compensation:
-            weight_per_siemens = weight_per_siemens * _drift_compensation(
-                xbar.mapping.effective(cells.g), g_eff)
+        def per_column(a):
+            return a[..., :n_out] if a.shape[-1] > 1 else a
+
+        return _ReadRegion(cells=cells, weight_per_siemens=per_column(self.weight_per_siemens),
+                           full_scale=per_column(self.adc_full_scale),
+                           shape=(n_row, rows, n_col, n_out))
+
+    def _read_conductances(self, key, g0: Array, g: Array, t: Array) -> tuple[Array, Array]:
+        """Cell and effective conductances [S] seen by this read: drifted ``g`` with this
+        read time's frozen noise (one draw per cell from ``key``; None: noise-free)."""
+        if key is None:
+            return g, self.crossbar.mapping.effective(g)
+        return self._frozen_effective(key, g0, g, t)
+
+    def _bit_line_currents(self, v: Array, g_read: Array, g_eff: Array, n_out: int) -> Array:
+        """Noise-free bit-line currents ``(R, B, S, C, cols)`` [A] of word-line voltages
+        ``v`` ``(R, B, S, rows)``: one matmul per row tile for ideal wires, else nodal
+        analysis of every array."""
+        if self.crossbar.wires is not None:
+            return self._ir_drop_currents(v, g_read)
+        n_row, batch, n_slices, rows = v.shape
+        n_col = g_eff.shape[2]
+        current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
+        return current.reshape(n_row, batch, n_slices, n_col, n_out)
+
+    def _digital_sum(self, current: Array, weight_per_siemens: Array, slice_weights: Array,
+                     x_scale: Array) -> Float[Array, "B out"]:
+        """ADC outputs [A] back to weight units, summed over row tiles and bit slices and
+        rescaled by each vector's input scale."""
+        xbar = self.crossbar
+        batch = current.shape[1]
         scale = slice_weights[None, None, :, None, None] * weight_per_siemens[:, None, None]
         y = jnp.sum(current * scale, axis=(0, 2)).reshape(batch, -1)
-        y = y[:, : self.out_features] * (x_scale / xbar.dac.v_read)
-        return y.reshape(*batch_shape, self.out_features)
+        return y[:, : self.out_features] * (x_scale / xbar.dac.v_read)
+
+
+class _ReadRegion(eqx.Module):
+    """The part of a chip one read uses (see :meth:`ProgrammedCrossbar._region`)."""
+
+    cells: ProgrammedCells
+    weight_per_siemens: Array
+    full_scale: Array
+    shape: tuple[int, int, int, int] = eqx.field(static=True)
+    """Row tiles, rows per tile, column tiles, outputs per column tile."""
 
 
 def _drift_compensation(g_eff_t0: Array, g_eff_t: Array) -> Float[Array, "R C 1"]:

@@ -41,6 +41,16 @@ from ._mapping import (
     DifferentialMapping as DifferentialMapping,
     OffsetMapping as OffsetMapping,
 )
+from ._network import (
+    AbstractArchitecture as AbstractArchitecture,
+    AbstractInitialiser as AbstractInitialiser,
+    ConvArchitecture as ConvArchitecture,
+    FanInUniform as FanInUniform,
+    HeNormal as HeNormal,
+    MLPArchitecture as MLPArchitecture,
+    Network as Network,
+    ProgrammedNetwork as ProgrammedNetwork,
+)
 from ._noise import (
     AbsoluteNoise as AbsoluteNoise,
     AbstractNoise as AbstractNoise,

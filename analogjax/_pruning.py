@@ -15,12 +15,12 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from . import _rng
 from ._crossbar import Crossbar, ProgrammedCrossbar
 from ._devices import FormedDevice
+from ._network import FanInUniform
 from ._validation import check_range
 
 
@@ -71,8 +71,7 @@ def init_scores(key: PRNGKeyArray, out_features: int, in_features: int,
                 dtype=jnp.float32) -> Float[Array, "out in"]:
     """Kaiming-uniform scores ``U(−1/√fan_in, 1/√fan_in)`` (PyTorch's default
     ``kaiming_uniform_(a=√5)``, as in edge-popup)."""
-    bound = 1.0 / jnp.sqrt(in_features)
-    return jr.uniform(key, (out_features, in_features), dtype, -bound, bound)
+    return FanInUniform()(key, (out_features, in_features), in_features, dtype)
 
 
 class FormedLayer(eqx.Module):

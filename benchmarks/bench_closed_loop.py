@@ -43,8 +43,9 @@ def main():
                for k, i, o in zip(keys[:-1], SIZES[:-1], SIZES[1:], strict=True)]
     biases = [0.05 * jnp.ones(o) for o in SIZES[1:]]
     xbar = aj.Crossbar(aj.presets.rram_taox_40nm(), rows=128, cols=128)
+    network = aj.Network(aj.MLPArchitecture(SIZES, bias=True), tuple(weights), tuple(biases))
     loop = solvers.ClosedLoopIntegrator(
-        solvers.program_network(xbar, weights, biases, key=keys[-1]),
+        network.program(xbar, key=keys[-1], bias_on_chip=True),
         solvers.LoopCircuit(noise=solvers.LoopNoise(),
                             opamp=circuits.OpAmp(gain=1e4, v_rail=1.5, noise_density=20e-9)))
     ts = jnp.linspace(0.0, T_END, 101)
@@ -53,7 +54,7 @@ def main():
     analogue = eqx.filter_jit(lambda loop, x0, key: loop.solve(x0, ts, key=key, dt=DT).xs)
 
     def digital(solver, dt):
-        field = diffrax.ODETerm(lambda t, x, _: solvers.mlp_forward(weights, biases, x))
+        field = diffrax.ODETerm(lambda t, x, _: network(x))
         controller = (diffrax.ConstantStepSize() if dt is not None
                       else diffrax.PIDController(rtol=1e-5, atol=1e-7))
         return jax.jit(lambda x0: diffrax.diffeqsolve(

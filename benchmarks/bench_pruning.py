@@ -6,7 +6,7 @@ batch 64. Dense: digital weights, cross-entropy, one optimiser step. Pruning: th
 top-50 % supermask, the formed pairs read through ``formed_rram_taox_40nm`` crossbars
 (256 × 256 tiles, 8-bit DAC and ADC, 2 % read noise drawn per read), straight-through
 gradient to the scores, SGD; in situ also writes the topology every step (with the
-reprogramming limiter). Both are the library's training loops (``models.train_dense``,
+reprogramming limiter). Both are the library's training loops (``models.train_classifier``,
 ``models.train_topology``, one ``lax.scan``); the time per step is the difference between
 runs of ``--steps`` and ``--steps // 10`` steps, so compilation cancels. Same process.
 Prints the ratio last (goal <= 2x).
@@ -41,14 +41,15 @@ def main():
     args = parser.parse_args()
     x = jr.uniform(jr.key(0), (2048, 784))
     y = jr.randint(jr.key(1), (2048,), 0, 10)
-    arch = models.MLPArchitecture((784, 512, 10))
+    arch = aj.MLPArchitecture((784, 512, 10))
     xbar = aj.Crossbar(aj.presets.formed_rram_taox_40nm(), rows=256, cols=256)
     net = models.TopologyNet.init(arch, key=jr.key(2))
     chip = net.form(xbar, key=jr.key(3))
-    dense = models.DenseNet.init(arch, key=jr.key(2))
+    dense = aj.Network.init(arch, key=jr.key(2))
 
     def run_dense(n):
-        return models.train_dense(dense, x, y, key=jr.key(4), steps=n)[1]
+        return models.train_classifier(dense, x, y, key=jr.key(4), steps=n, batch_size=64,
+                                       weight_noise=None)[1]
 
     def run_pruning(n, **kwargs):
         return models.train_topology(net, chip, x, y, key=jr.key(4), steps=n, **kwargs).losses

@@ -42,8 +42,8 @@ def layer_workload(n=64, batch=16):
 
 def digits_workload():
     x_train, y_train, x_test, y_test = models.load_digits_split()
-    mlp, _ = models.train_mlp(models.MLP((64, 64, 10), key=jax.random.key(0)), x_train,
-                              y_train, key=jax.random.key(1), steps=300)
+    mlp = aj.Network.init(aj.MLPArchitecture((64, 64, 10), bias=True), key=jax.random.key(0))
+    mlp, _ = models.train_classifier(mlp, x_train, y_train, key=jax.random.key(1), steps=300)
     xbar = aj.Crossbar(aj.presets.pcm_like(), rows=128, cols=128, dac=aj.DAC(bits=8),
                        adc=aj.ADC(bits=8), drift_compensation=True)
     return models.accuracy_over_time(mlp, xbar, x_test, y_test, [1.0, 3600.0, 86400.0, 3.1536e7])

@@ -2,13 +2,10 @@
 (installed as ``analogjax.models``)."""
 
 from ._classifier import (
-    MLP as MLP,
-    ProgrammedMLP as ProgrammedMLP,
     accuracy as accuracy,
     accuracy_over_time as accuracy_over_time,
     load_digits_split as load_digits_split,
     train_classifier as train_classifier,
-    train_mlp as train_mlp,
 )
 from ._data import (
     latency_code as latency_code,
@@ -39,14 +36,11 @@ from ._spiking import (
     spike as spike,
 )
 from ._topology import (
-    ConvArchitecture as ConvArchitecture,
-    DenseNet as DenseNet,
-    MLPArchitecture as MLPArchitecture,
-    ProgrammedNet as ProgrammedNet,
+    AbstractTopologyNet as AbstractTopologyNet,
     TopologyNet as TopologyNet,
     TopologyTraining as TopologyTraining,
+    init_scores as init_scores,
     sgd_cosine as sgd_cosine,
-    train_dense as train_dense,
     train_topology as train_topology,
 )
 from ._twin import (

@@ -1,4 +1,5 @@
-"""A small MLP classifier trained with hardware-aware noise and deployed on crossbars."""
+"""Classifiers trained with hardware-aware noise and deployed on crossbars: the digits data,
+the training recipe and the accuracy of programmed chips over time."""
 
 from __future__ import annotations
 
@@ -48,57 +49,11 @@ def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
     return x_train, y_train, x_test, y_test
 
 
-class MLP(eqx.Module):
-    """Fully connected ReLU network; weights ``(out, in)`` go to crossbars, biases stay
-    digital."""
-
-    weights: tuple[Float[Array, "out in"], ...]
-    biases: tuple[Float[Array, " out"], ...]
-
-    def __init__(self, sizes: tuple[int, ...], *, key: PRNGKeyArray):
-        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-            raise ValueError(f"sizes must list >= 2 positive layer widths; got {sizes}")
-        keys = jr.split(key, len(sizes) - 1)
-        self.weights = tuple(
-            jr.normal(k, (n_out, n_in)) * jnp.sqrt(2.0 / n_in)
-            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True))
-        self.biases = tuple(jnp.zeros(n_out) for n_out in sizes[1:])
-
-    def __call__(self, x: Float[Array, "... in"]) -> Float[Array, "... out"]:
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = x @ w.T + b
-            if i < len(self.weights) - 1:
-                x = jax.nn.relu(x)
-        return x
-
-    def program(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray) -> ProgrammedMLP:
-        """Program every layer onto ``crossbar`` arrays: one chip instance."""
-        keys = jr.split(key, len(self.weights))
-        chips = tuple(crossbar.program(w, key=k) for w, k in zip(self.weights, keys, strict=True))
-        return ProgrammedMLP(chips=chips, biases=self.biases)
-
-
-class ProgrammedMLP(eqx.Module):
-    """An MLP whose layers are programmed crossbars (a chip instance)."""
-
-    chips: tuple[aj.ProgrammedCrossbar, ...]
-    biases: tuple[Float[Array, " out"], ...]
-
-    def __call__(self, x: Float[Array, "... in"], *, key: PRNGKeyArray,
-                 t: float | Array | None = None) -> Float[Array, "... out"]:
-        keys = jr.split(key, len(self.chips))
-        for i, (chip, b, k) in enumerate(zip(self.chips, self.biases, keys, strict=True)):
-            x = chip(x, key=k, t=t) + b
-            if i < len(self.chips) - 1:
-                x = jax.nn.relu(x)
-        return x
-
-
 def accuracy(logits: Float[Array, "n classes"], labels: Int[Array, " n"]) -> Array:
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
 
-def accuracy_over_time(model: MLP, crossbar: aj.Crossbar, x: Float[ArrayLike, "n in"],
+def accuracy_over_time(model: aj.Network, crossbar: aj.Crossbar, x: Float[ArrayLike, "n in"],
                        y: Int[ArrayLike, " n"], times: Sequence[float]):
     """The per-chip function of a variation study: program ``model`` onto one chip (from the
     chip's key) and return its accuracy on ``(x, y)`` read at each time [s] after
@@ -152,5 +107,3 @@ def train_classifier(
     return eqx.combine(params, static), losses
 
 
-train_mlp = train_classifier
-"""Noise-aware training of an :class:`MLP` (the name the variation study uses)."""

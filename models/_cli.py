@@ -173,8 +173,9 @@ def run_variation(args) -> dict:
     start = time.perf_counter()
     x_train, y_train, x_test, y_test = models.load_digits_split(seed=args.seed)
     k_init, k_train, k_chips = jax.random.split(jax.random.key(args.seed), 3)
-    mlp = models.MLP((x_train.shape[1], args.hidden, 10), key=k_init)
-    mlp, losses = models.train_mlp(mlp, x_train, y_train, key=k_train, steps=args.steps,
+    mlp = aj.Network.init(aj.MLPArchitecture((x_train.shape[1], args.hidden, 10), bias=True),
+                          key=k_init)
+    mlp, losses = models.train_classifier(mlp, x_train, y_train, key=k_train, steps=args.steps,
                                    weight_noise=(aj.WeightNoise(args.weight_noise,
                                                                 clip=2 * args.weight_noise)
                                                  if args.weight_noise > 0 else None))

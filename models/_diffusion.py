@@ -4,6 +4,7 @@ arXiv 2404.05648), its noise-aware training, and its deployment on the analogue 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import equinox as eqx
@@ -34,23 +35,29 @@ def ring_samples(n: int, *, key: PRNGKeyArray, radius: float = 0.7,
     return jnp.stack([r * jnp.cos(a), r * jnp.sin(a)], axis=-1)
 
 
+def _gelu(x):
+    return jax.nn.gelu(x, approximate=False)
+
+
 class ScoreNet(eqx.Module):
-    """MLP ``d → h → h → d`` (ReLU) whose output ``f`` gives the score ``output_scale·f``:
+    """An ``analogjax.Network`` ``d → h → h → d`` (ReLU, biases) whose output ``f`` gives the
+    score ``output_scale·f``:
 
         h1 = ReLU(W1·x + b1 + e(t) + c),  h2 = ReLU(W2·h1 + b2 + e(t) + c),  f = W3·h2 + b3,
 
     with ``e(t) = [sin(2π·w·t), cos(2π·w·t)]`` for ``h/2`` fixed frequencies ``w ~ N(0, 1)``
     and, for conditional models, the class embedding ``c = Linear(K, h)–GELU–Linear(h, h)``
-    of the one-hot label (all zeros for ``NULL_LABEL``, the unconditional embedding of
-    classifier-free guidance). In hardware W1–W3 (biases as an extra word line) are the
-    crossbars; ``e(t) + c`` is a DAC drive."""
+    (a second network) of the one-hot label (all zeros for ``NULL_LABEL``, the unconditional
+    embedding of classifier-free guidance). In hardware W1–W3 (biases as an extra word line)
+    are the crossbars; ``e(t) + c`` is a DAC drive. Initialised as the published PyTorch code
+    (:class:`analogjax.FanInUniform` weights and biases)."""
 
-    weights: tuple[Float[Array, "out in"], ...]
-    biases: tuple[Float[Array, " out"], ...]
+    network: aj.Network
+    """The score network proper (programmed onto the crossbars)."""
     frequencies: Float[Array, " half"]
     """Fixed time-embedding frequencies (not trained)."""
-    class_weights: tuple[Float[Array, "out in"], ...]
-    class_biases: tuple[Float[Array, " out"], ...]
+    class_network: aj.Network | None
+    """The class embedding (digital), or None for an unconditional model."""
     output_scale: float = eqx.field(default=5.0, static=True)
 
     def __init__(self, data_dim: int = 2, hidden: int = 14, n_classes: int = 0, *,
@@ -61,68 +68,66 @@ class ScoreNet(eqx.Module):
         if hidden % 2:
             raise ValueError(f"hidden must be even (sin and cos embeddings); got {hidden}")
         check_range("output_scale", output_scale, lower=0.0, lower_open=True)
+        check_key("key", key)
         keys = jr.split(key, 6)
-        sizes = (data_dim, hidden, hidden, data_dim)
+        init = aj.FanInUniform()
 
-        def linear(k, n_in, n_out):  # PyTorch's default (Kaiming-uniform) initialisation
-            bound = 1 / jnp.sqrt(n_in)
-            kw, kb = jr.split(k)
-            return (jr.uniform(kw, (n_out, n_in), minval=-bound, maxval=bound),
-                    jr.uniform(kb, (n_out,), minval=-bound, maxval=bound))
+        def network(layer_keys, sizes, activation=None):
+            architecture = aj.MLPArchitecture(sizes, bias=True)  # ReLU
+            if activation is not None:
+                architecture = aj.MLPArchitecture(sizes, bias=True, activation=activation)
+            pairs = [jr.split(k) for k in layer_keys]
+            return aj.Network(
+                architecture,
+                tuple(init(kw, s, s[1]) for (kw, _), s in zip(pairs, architecture.shapes,
+                                                              strict=True)),
+                tuple(init(kb, (s[0],), s[1]) for (_, kb), s in zip(pairs, architecture.shapes,
+                                                                    strict=True)))
 
-        layers = [linear(k, i, o) for k, i, o in zip(keys[:3], sizes[:-1], sizes[1:],
-                                                      strict=True)]
-        self.weights = tuple(w for w, _ in layers)
-        self.biases = tuple(b for _, b in layers)
+        self.network = network(keys[:3], (data_dim, hidden, hidden, data_dim))
         self.frequencies = jr.normal(keys[3], (hidden // 2,))
-        cls = [linear(keys[4], n_classes, hidden), linear(keys[5], hidden, hidden)] \
-            if n_classes else []
-        self.class_weights = tuple(w for w, _ in cls)
-        self.class_biases = tuple(b for _, b in cls)
+        self.class_network = (network(keys[4:6], (n_classes, hidden, hidden),
+                                      _gelu)
+                              if n_classes else None)
         self.output_scale = float(output_scale)
 
     @property
     def data_dim(self) -> int:
-        return self.weights[0].shape[1]
+        return self.network.weights[0].shape[1]
 
     @property
     def hidden(self) -> int:
-        return self.weights[0].shape[0]
+        return self.network.weights[0].shape[0]
 
     @property
     def n_classes(self) -> int:
-        return self.class_weights[0].shape[1] if self.class_weights else 0
+        return 0 if self.class_network is None else self.class_network.weights[0].shape[1]
 
     def embedding(self, t: Float[ArrayLike, ""], label: Int[ArrayLike, ""] | None = None
                   ) -> Float[Array, " h"]:
         """The drive ``e(t) + c(label)`` at diffusion time ``t``."""
         phase = 2 * jnp.pi * jax.lax.stop_gradient(self.frequencies) * t
         e = jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
-        if not self.n_classes:
+        if self.class_network is None:
             return e
         label = NULL_LABEL if label is None else label
-        onehot = jax.nn.one_hot(label, self.n_classes)
-        (w1, w2), (b1, b2) = self.class_weights, self.class_biases
-        return e + w2 @ jax.nn.gelu(w1 @ onehot + b1, approximate=False) + b2
+        return e + self.class_network(jax.nn.one_hot(label, self.n_classes))
 
     def hidden_and_output(self, x: Float[Array, " d"], t, label=None):
         """Both hidden activations and the output ``f`` (one sample)."""
-        drive = self.embedding(t, label)
-        (w1, w2, w3), (b1, b2, b3) = self.weights, self.biases
-        h1 = jax.nn.relu(w1 @ x + b1 + drive)
-        h2 = jax.nn.relu(w2 @ h1 + b2 + drive)
-        return (h1, h2), w3 @ h2 + b3
+        return self.network.activations(x, drive=self.embedding(t, label))
 
     def __call__(self, x: Float[Array, " d"], t, label=None) -> Float[Array, " d"]:
         """The network output ``f(x, t)`` (the score is ``output_scale·f``)."""
-        return self.hidden_and_output(x, t, label)[1]
+        return self.network(x, drive=self.embedding(t, label))
 
     def score(self, x, t, label=None):
         return self.output_scale * self(x, t, label)
 
-    def guided(self, label: int | None = None, guidance: float = 0.0):
+    def guided(self, label: int | None = None, guidance: float = 0.0
+               ) -> tuple[aj.Network, Callable[[Array], Array]]:
         """The network the hardware holds for ``label`` with classifier-free guidance
-        ``w``: ``(weights, biases, drive(t))`` of an MLP whose output is
+        ``w``, and its drive ``d(t)``: a network whose output is
         ``(1 + w)·f(x, t, label) − w·f(x, t, ∅)``. With ``w ≠ 0`` it is two copies of the
         network side by side (W1 stacked, W2 block-diagonal, W3 as ``[(1+w)·W3, −w·W3]``)
         with the class and the null embedding as their drives: one loop evaluates both."""
@@ -130,28 +135,30 @@ class ScoreNet(eqx.Module):
         if label is not None and not self.n_classes:
             raise ValueError("label given to an unconditional ScoreNet")
         if guidance == 0.0 or not self.n_classes:
-            return self.weights, self.biases, lambda t: self.embedding(t, label)
-        (w1, w2, w3), (b1, b2, b3) = self.weights, self.biases
+            return self.network, lambda t: self.embedding(t, label)
+        (w1, w2, w3), (b1, b2, b3) = self.network.weights, self.network.biases
         zero = jnp.zeros_like(w2)
         weights = (jnp.concatenate([w1, w1]),
                    jnp.block([[w2, zero], [zero, w2]]),
                    jnp.concatenate([(1 + guidance) * w3, -guidance * w3], axis=1))
         biases = (jnp.concatenate([b1, b1]), jnp.concatenate([b2, b2]), b3)
+        d, h = self.data_dim, self.hidden
+        network = aj.Network(aj.MLPArchitecture((d, 2 * h, 2 * h, d), bias=True),
+                             weights, biases)
 
         def drive(t):
             return jnp.concatenate([self.embedding(t, label), self.embedding(t, NULL_LABEL)])
 
-        return weights, biases, drive
+        return network, drive
 
     def digital_sampler(self, reverse: solvers.ReverseDiffusion | None = None,
                         label: int | None = None, guidance: float = 0.0
                         ) -> solvers.DigitalSampler:
         """The software baseline (Euler–Maruyama) for this network."""
-        weights, biases, drive = self.guided(label, guidance)
+        network, drive = self.guided(label, guidance)
         reverse = self.reverse() if reverse is None else reverse
-        return solvers.DigitalSampler(
-            reverse, lambda x, t: solvers.mlp_forward(weights, biases, x, drive=drive(t)),
-            self.data_dim)
+        return solvers.DigitalSampler(reverse, lambda x, t: network(x, drive=drive(t)),
+                                      self.data_dim)
 
     def analog_sampler(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray,
                        reverse: solvers.ReverseDiffusion | None = None,
@@ -163,11 +170,11 @@ class ScoreNet(eqx.Module):
         """Program the (guided) network onto ``crossbar`` arrays (one chip, from ``key``)
         and return its analogue sampler (``circuit``, ``noise_gain`` and the schedule DAC
         as in ``solvers.AnalogSampler``)."""
-        weights, biases, drive = self.guided(label, guidance)
-        network = solvers.program_network(crossbar, weights, biases, key=key)
+        network, drive = self.guided(label, guidance)
+        chip = network.program(crossbar, key=key, bias_on_chip=True)
         reverse = self.reverse() if reverse is None else reverse
         return solvers.AnalogSampler(
-            reverse, network, drive, solvers.LoopCircuit() if circuit is None else circuit,
+            reverse, chip, drive, solvers.LoopCircuit() if circuit is None else circuit,
             noise_gain=noise_gain, schedule_updates=schedule_updates, schedule_dac=schedule_dac)
 
     def reverse(self, *, beta_scale: float | Array = 1.0, t_end: float = 1e-4,
@@ -243,8 +250,8 @@ def train_score_net(
                             False)
     params, static = eqx.partition(net, trainable)
     crossbar_arrays = eqx.tree_at(  # the arrays programmed into resistive memory
-        lambda m: (m.weights, m.biases), jax.tree.map(lambda _: False, net),
-        (tuple(True for _ in net.weights), tuple(True for _ in net.biases)))
+        lambda m: m.network, jax.tree.map(lambda _: False, net),
+        jax.tree.map(lambda _: True, net.network))
     optimiser = score_optimiser() if optimiser is None else optimiser
 
     def loss_fn(params, key):

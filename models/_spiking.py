@@ -19,7 +19,7 @@ import analogjax as aj
 from analogjax.internal import check_int, check_range
 
 from ._data import rate_code
-from ._topology import MLPArchitecture, TopologyNet
+from ._topology import AbstractTopologyNet, init_scores
 
 
 def spike(u: Array, width: float = 1.0) -> Array:
@@ -38,7 +38,7 @@ class SpikeRun(eqx.Module):
     """Spikes into each layer (input spikes for the first) at each step, per example."""
 
 
-class SpikingTopologyNet(TopologyNet):
+class SpikingTopologyNet(AbstractTopologyNet):
     """A fully connected LIF network on formed pairs; only the supermask scores train.
 
     Per step, each hidden layer: ``U ← U·(1 − s)`` (reset by subtraction to zero after a
@@ -51,6 +51,9 @@ class SpikingTopologyNet(TopologyNet):
     trains of ``steps`` steps.
     """
 
+    architecture: aj.MLPArchitecture
+    scores: tuple[Float[Array, "out in"], ...]
+    keep: float = eqx.field(static=True, default=0.5)
     steps: int = eqx.field(static=True, default=10)
     threshold: float = eqx.field(static=True, default=0.5)
     decay: float = eqx.field(static=True, default=0.2)
@@ -63,15 +66,17 @@ class SpikingTopologyNet(TopologyNet):
         check_range("decay", self.decay, lower=0.0, upper=1.0)
         check_range("leak", self.leak, lower=0.0, upper=1.0)
         check_range("surrogate_width", self.surrogate_width, lower=0.0, lower_open=True)
-        if not isinstance(self.architecture, MLPArchitecture):
+        if not isinstance(self.architecture, aj.MLPArchitecture):
             raise ValueError("SpikingTopologyNet needs an MLPArchitecture")
 
     @classmethod
-    def init(cls, architecture: MLPArchitecture, *, key: PRNGKeyArray, keep: float = 0.5,
-             **kwargs) -> SpikingTopologyNet:
-        """Kaiming-uniform scores; ``kwargs`` set the neuron and coding constants."""
-        base = TopologyNet.init(architecture, key=key, keep=keep)
-        return cls(architecture, base.scores, keep, **kwargs)
+    def init(cls, architecture: aj.MLPArchitecture, *, key: PRNGKeyArray, keep: float = 0.5,
+             steps: int = 10, threshold: float = 0.5, decay: float = 0.2, leak: float = 0.1,
+             surrogate_width: float = 1.0) -> SpikingTopologyNet:
+        """Kaiming-uniform scores; the neuron and coding constants as in the class."""
+        return cls(architecture, init_scores(architecture, key=key), keep, steps=steps,
+                   threshold=threshold, decay=decay, leak=leak,
+                   surrogate_width=surrogate_width)
 
     def run(self, spikes_in: Float[Array, "T n in"], chip: tuple[aj.pruning.FormedLayer, ...],
             *, key: PRNGKeyArray) -> SpikeRun:

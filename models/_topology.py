@@ -1,15 +1,12 @@
-"""Networks with a learned topology on random resistive memory, and the baseline: the same
-networks trained conventionally and programmed onto noisy devices.
-
-An architecture is written once against per-layer matrix products, so the same network runs
-with digital weights (training the baseline), with programmed crossbars (the deployed
-baseline) and with formed random pairs under a supermask (topology pruning,
-arXiv 2311.07164).
-"""
+"""Networks with a learned topology on random resistive memory (arXiv 2311.07164), and
+the baseline: the same architectures (``analogjax.MLPArchitecture``,
+``analogjax.ConvArchitecture``) as an ``analogjax.Network`` trained conventionally and
+programmed onto noisy devices."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -21,126 +18,35 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 import analogjax as aj
 from analogjax.internal import check_int
 
-from ._classifier import train_classifier
-
-MatMul = Callable[[Array], Array]
-"""One layer's ``(n, in) → (n, out)`` matrix product (digital or analogue)."""
+Architecture = aj.MLPArchitecture | aj.ConvArchitecture
 
 
-class MLPArchitecture(eqx.Module):
-    """Fully connected ReLU network without biases (the logits are the last product)."""
-
-    sizes: tuple[int, ...] = eqx.field(static=True)
-
-    def __check_init__(self):
-        if len(self.sizes) < 2 or any(int(s) < 1 for s in self.sizes):
-            raise ValueError(f"sizes must list >= 2 positive layer widths; got {self.sizes}")
-
-    @property
-    def shapes(self) -> tuple[tuple[int, int], ...]:
-        """``(out, in)`` of every weight matrix."""
-        return tuple(zip(self.sizes[1:], self.sizes[:-1], strict=True))
-
-    def __call__(self, x: Float[Array, "n in"], layers: Sequence[MatMul]) -> Array:
-        for i, layer in enumerate(layers):
-            x = layer(x)
-            if i < len(layers) - 1:
-                x = jax.nn.relu(x)
-        return x
+def init_scores(architecture: Architecture, *, key: PRNGKeyArray
+                ) -> tuple[Float[Array, "out in"], ...]:
+    """Kaiming-uniform supermask scores for every layer of ``architecture``."""
+    if architecture.has_biases:
+        raise ValueError("a topology network has no biases: use an architecture with "
+                         "bias=False")
+    keys = jr.split(key, len(architecture.shapes))
+    return tuple(aj.pruning.init_scores(k, *s) for k, s in
+                 zip(keys, architecture.shapes, strict=True))
 
 
-class ConvArchitecture(eqx.Module):
-    """A small CNN: two 3×3 'same' convolutions (ReLU, 2×2 max-pool each) and a linear
-    read-out, without biases — the published FashionMNIST topology-pruning network scaled
-    to small images. Each convolution is one matrix product over image patches (im2col:
-    one crossbar read per patch)."""
-
-    image: tuple[int, int, int] = eqx.field(static=True)
-    """Height, width, channels of the input images (height and width divisible by 4)."""
-    channels: tuple[int, int] = eqx.field(static=True, default=(16, 32))
-    classes: int = eqx.field(static=True, default=10)
-
-    def __check_init__(self):
-        h, w, c = self.image
-        if h % 4 or w % 4 or min(h, w, c) < 1:
-            raise ValueError(f"image must be (height, width, channels) with height and width "
-                             f"divisible by 4; got {self.image}")
-
-    @property
-    def shapes(self) -> tuple[tuple[int, int], ...]:
-        h, w, c = self.image
-        c1, c2 = self.channels
-        return ((c1, 9 * c), (c2, 9 * c1), (self.classes, c2 * (h // 4) * (w // 4)))
-
-    @staticmethod
-    def _conv_pool(x: Array, layer: MatMul) -> Array:
-        patches = jax.lax.conv_general_dilated_patches(
-            x, (3, 3), (1, 1), "SAME", dimension_numbers=("NHWC", "OIHW", "NHWC"))
-        n, h, w, f = patches.shape
-        y = jax.nn.relu(layer(patches.reshape(n * h * w, f))).reshape(n, h, w, -1)
-        return y.reshape(n, h // 2, 2, w // 2, 2, -1).max(axis=(2, 4))
-
-    def __call__(self, x: Float[Array, "n pixels"], layers: Sequence[MatMul]) -> Array:
-        x = x.reshape(x.shape[0], *self.image)
-        x = self._conv_pool(self._conv_pool(x, layers[0]), layers[1])
-        return layers[2](x.reshape(x.shape[0], -1))
-
-
-Architecture = MLPArchitecture | ConvArchitecture
-
-
-class DenseNet(eqx.Module):
-    """An architecture with trained (digital) weights: the conventional baseline."""
-
-    architecture: Architecture
-    weights: tuple[Float[Array, "out in"], ...]
-
-    @classmethod
-    def init(cls, architecture: Architecture, *, key: PRNGKeyArray) -> DenseNet:
-        """He-normal weights."""
-        keys = jr.split(key, len(architecture.shapes))
-        return cls(architecture, tuple(jr.normal(k, s) * jnp.sqrt(2.0 / s[1])
-                                       for k, s in zip(keys, architecture.shapes, strict=True)))
-
-    def __call__(self, x: Float[Array, "n in"]) -> Array:
-        return self.architecture(x, [lambda a, w=w: a @ w.T for w in self.weights])
-
-    def program(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray) -> ProgrammedNet:
-        """Program every layer onto ``crossbar`` arrays (one chip instance)."""
-        keys = jr.split(key, len(self.weights))
-        return ProgrammedNet(self.architecture, tuple(
-            crossbar.program(w, key=k) for w, k in zip(self.weights, keys, strict=True)))
-
-
-class ProgrammedNet(eqx.Module):
-    """A :class:`DenseNet` programmed onto crossbars."""
-
-    architecture: Architecture
-    chips: tuple[aj.ProgrammedCrossbar, ...]
-
-    def __call__(self, x: Float[Array, "n in"], *, key: PRNGKeyArray) -> Array:
-        keys = jr.split(key, len(self.chips))
-        return self.architecture(x, [lambda a, c=c, k=k: c(a, key=k)
-                                     for c, k in zip(self.chips, keys, strict=True)])
-
-
-class TopologyNet(eqx.Module):
+class AbstractTopologyNet(eqx.Module):
     """An architecture on formed random pairs whose only trainable parameters are the
     supermask scores. The hardware (a tuple of :class:`analogjax.pruning.FormedLayer`, one
     per layer) is passed to every call, so one set of scores can be trained for or
-    evaluated on any chip."""
+    evaluated on any chip (:func:`train_topology`)."""
 
-    architecture: Architecture
-    scores: tuple[Float[Array, "out in"], ...]
-    keep: float = eqx.field(static=True, default=0.5)
+    architecture: eqx.AbstractVar[Architecture]
+    scores: eqx.AbstractVar[tuple[Float[Array, "out in"], ...]]
+    keep: eqx.AbstractVar[float]
 
-    @classmethod
-    def init(cls, architecture: Architecture, *, key: PRNGKeyArray,
-             keep: float = 0.5) -> TopologyNet:
-        """Kaiming-uniform scores."""
-        keys = jr.split(key, len(architecture.shapes))
-        return cls(architecture, tuple(aj.pruning.init_scores(k, *s) for k, s in
-                                       zip(keys, architecture.shapes, strict=True)), keep)
+    @abc.abstractmethod
+    def __call__(self, x: Float[Array, "n in"], chip: tuple[aj.pruning.FormedLayer, ...], *,
+                 key: PRNGKeyArray) -> Array:
+        """Logits of ``x`` read from ``chip`` (fresh read noise); gradients flow straight
+        through to the scores."""
 
     def form(self, crossbar: aj.Crossbar, *, key: PRNGKeyArray
              ) -> tuple[aj.pruning.FormedLayer, ...]:
@@ -157,39 +63,39 @@ class TopologyNet(eqx.Module):
                for layer, s, k in zip(chip, self.scores, keys, strict=True)]
         return tuple(layer for layer, _ in out), sum(flips for _, flips in out)
 
-    def __call__(self, x: Float[Array, "n in"], chip: tuple[aj.pruning.FormedLayer, ...], *,
-                 key: PRNGKeyArray) -> Array:
-        """Read the chip (its programmed topology, fresh read noise); gradients flow
-        straight through to the scores."""
+    def masks(self) -> tuple[Array, ...]:
+        """The topology these scores select (True = kept)."""
+        return tuple(aj.pruning.supermask(s, self.keep) > 0.5 for s in self.scores)
+
+
+class TopologyNet(AbstractTopologyNet):
+    """The architecture's products read from the formed pairs kept by the supermask."""
+
+    architecture: Architecture
+    scores: tuple[Float[Array, "out in"], ...]
+    keep: float = eqx.field(static=True, default=0.5)
+
+    @classmethod
+    def init(cls, architecture: Architecture, *, key: PRNGKeyArray,
+             keep: float = 0.5) -> TopologyNet:
+        """Kaiming-uniform scores (:func:`init_scores`)."""
+        return cls(architecture, init_scores(architecture, key=key), keep)
+
+    def __call__(self, x, chip, *, key):
         keys = jr.split(key, len(chip))
         return self.architecture(x, [
             lambda a, layer=layer, s=s, k=k: layer(a, key=k, scores=s)
             for layer, s, k in zip(chip, self.scores, keys, strict=True)])
-
-    def masks(self) -> tuple[Array, ...]:
-        """The topology these scores select (True = kept)."""
-        return tuple(aj.pruning.supermask(s, self.keep) > 0.5 for s in self.scores)
 
 
 def _cross_entropy(logits: Array, labels: Array) -> Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def train_dense(net: DenseNet, x: Float[Array, "n in"], y: Int[Array, " n"], *,
-                key: PRNGKeyArray, steps: int = 1000, batch_size: int = 64,
-                optimiser: optax.GradientTransformation | None = None,
-                weight_noise: aj.WeightNoise | None = None) -> tuple[DenseNet, Array]:
-    """Training of the baseline (:func:`train_classifier`: default Adam 3e-3,
-    cross-entropy, one ``lax.scan``); conventional unless ``weight_noise`` is given.
-    Returns the network and the loss per step."""
-    return train_classifier(net, x, y, key=key, steps=steps, batch_size=batch_size,
-                            optimiser=optimiser, weight_noise=weight_noise)
-
-
 class TopologyTraining(eqx.Module):
     """Result of :func:`train_topology`."""
 
-    net: TopologyNet
+    net: AbstractTopologyNet
     chip: tuple[aj.pruning.FormedLayer, ...]
     """The chip with the final topology written."""
     losses: Float[Array, " steps"]
@@ -207,7 +113,7 @@ def sgd_cosine(learning_rate: float, steps: int, momentum: float = 0.9,
 
 
 def train_topology(
-    net: TopologyNet,
+    net: AbstractTopologyNet,
     chip: tuple[aj.pruning.FormedLayer, ...],
     x: Float[Array, "n in"],
     y: Int[Array, " n"],
@@ -219,7 +125,7 @@ def train_topology(
     in_situ: bool = False,
     max_flips: int | None = None,
     write_noise: float = 0.0015,
-    loss: Callable[[TopologyNet, tuple, Array, Array, PRNGKeyArray], Array] | None = None,
+    loss: Callable[[AbstractTopologyNet, tuple, Array, Array, PRNGKeyArray], Array] | None = None,
 ) -> TopologyTraining:
     """Train the topology of one chip; the straight-through gradient of each read (fresh
     read noise) updates the scores. One ``lax.scan``; ``vmap`` over chips for Monte Carlo.

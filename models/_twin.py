@@ -23,7 +23,6 @@ import analogjax as aj
 from analogjax import memristor as mem, solvers
 from analogjax.internal import check_int, check_key, integrate
 
-from ._classifier import MLP
 from ._fit import fit
 
 LORENZ96_SCALE = 10.0
@@ -65,17 +64,24 @@ def hp_memristor_trajectories(
 
 
 class NeuralODE(eqx.Module):
-    """``dx/dt = f_θ(x, u(t))``: an MLP vector field with optional external inputs."""
+    """``dx/dt = f_θ(x, u(t))``: a fully connected vector field (an ``analogjax.Network``
+    with biases) with optional external inputs."""
 
-    mlp: MLP
+    network: aj.Network
     inputs: Callable[[Array], Array] | None = None
     """``u(t)`` appended to the state (e.g. the drive voltage), or None."""
 
-    def field(self, t, x, mlp: MLP | None = None) -> Array:
-        mlp = self.mlp if mlp is None else mlp
+    def __check_init__(self):
+        if not (isinstance(self.network.architecture, aj.MLPArchitecture)
+                and self.network.architecture.has_biases):
+            raise ValueError("NeuralODE.network must be fully connected with biases "
+                             "(MLPArchitecture(sizes, bias=True))")
+
+    def field(self, t, x, network: aj.Network | None = None) -> Array:
+        network = self.network if network is None else network
         if self.inputs is not None:
             x = jnp.concatenate([x, jnp.atleast_1d(self.inputs(t))])
-        return mlp(x)
+        return network(x)
 
     def solve(self, x0: Array, ts: Array, *, solver: diffrax.AbstractSolver | None = None,
               stepsize_controller: diffrax.AbstractStepSizeController | None = None) -> Array:
@@ -93,7 +99,7 @@ class NeuralODE(eqx.Module):
         """Program the vector field onto ``crossbar`` arrays (one chip from ``key``) and
         close the loop through ``circuit`` (default ``solvers.LoopCircuit()``); the inputs
         ``u(t)`` through ``input_dac``; ``state_limits`` as in the closed loop."""
-        network = solvers.program_network(crossbar, self.mlp.weights, self.mlp.biases, key=key)
+        network = self.network.program(crossbar, key=key, bias_on_chip=True)
         return solvers.ClosedLoopIntegrator(
             network, solvers.LoopCircuit() if circuit is None else circuit, inputs=self.inputs,
             input_dac=input_dac, state_limits=state_limits)
@@ -126,12 +132,12 @@ def train_neural_ode(
     if optimiser is None:
         optimiser = optax.chain(optax.clip_by_global_norm(1.0),
                                 optax.adam(optax.cosine_decay_schedule(3e-3, steps)))
-    params, static = eqx.partition(model.mlp, eqx.is_inexact_array)
+    params, static = eqx.partition(model.network, eqx.is_inexact_array)
 
-    def segment_loss(mlp, i, j):
+    def segment_loss(network, i, j):
         t0 = ts[j]
         sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(lambda t, x, _: model.field(t, x, mlp)), diffrax.Heun(), t0,
+            diffrax.ODETerm(lambda t, x, _: model.field(t, x, network)), diffrax.Heun(), t0,
             t0 + segment * dt, dt, ys[i, j],
             saveat=diffrax.SaveAt(ts=t0 + dt * jnp.arange(1, segment + 1)),
             max_steps=segment + 1)
@@ -140,15 +146,15 @@ def train_neural_ode(
 
     def loss_fn(params, key):
         k_noise, k_i, k_j = jr.split(key, 3)
-        mlp = eqx.combine(params, static)
+        network = eqx.combine(params, static)
         if weight_noise is not None:
-            mlp = weight_noise(mlp, key=k_noise)
+            network = weight_noise(network, key=k_noise)
         i = jr.randint(k_i, (batch,), 0, n_traj)
         j = jr.randint(k_j, (batch,), 0, n_t - segment)
-        return jnp.mean(jax.vmap(segment_loss, in_axes=(None, 0, 0))(mlp, i, j))
+        return jnp.mean(jax.vmap(segment_loss, in_axes=(None, 0, 0))(network, i, j))
 
     params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps)
-    return eqx.tree_at(lambda m: m.mlp, model, eqx.combine(params, static)), losses
+    return eqx.tree_at(lambda m: m.network, model, eqx.combine(params, static)), losses
 
 
 def rmse(a: Array, b: Array, axis=-1) -> Array:

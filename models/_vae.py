@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+import analogjax as aj
 from analogjax.internal import check_int
 
 from ._fit import fit
@@ -44,16 +45,18 @@ class DigitVAE(eqx.Module):
     (pixel probabilities); prior of class ``k`` is ``N(μ_k, I)`` with ``μ_k`` on a circle of
     radius 4 (for three classes the published ``(2√3, 2), (−2√3, 2), (0, −4)``)."""
 
-    encoder: eqx.nn.MLP
-    decoder: eqx.nn.MLP
+    encoder: aj.Network
+    decoder: aj.Network
     prior_means: Float[Array, "K 2"]
 
     def __init__(self, n_classes: int = 3, *, key: PRNGKeyArray, pixels: int = 64,
                  width: int = 128):
         check_int("n_classes", n_classes, lower=2)
         k_enc, k_dec = jr.split(key)
-        self.encoder = eqx.nn.MLP(pixels, 4, width, 2, key=k_enc)
-        self.decoder = eqx.nn.MLP(2, pixels, width, 2, key=k_dec)
+        self.encoder = aj.Network.init(aj.MLPArchitecture((pixels, width, width, 4), bias=True),
+                                       key=k_enc, initialiser=aj.FanInUniform())
+        self.decoder = aj.Network.init(aj.MLPArchitecture((2, width, width, pixels), bias=True),
+                                       key=k_dec, initialiser=aj.FanInUniform())
         angles = jnp.pi / 6 + 2 * jnp.pi * jnp.arange(n_classes) / n_classes
         self.prior_means = 4.0 * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=-1)
 

@@ -23,8 +23,3 @@ from ._diffusion import (
     ReverseDiffusion as ReverseDiffusion,
     Samples as Samples,
 )
-from ._network import (
-    CrossbarNetwork as CrossbarNetwork,
-    mlp_forward as mlp_forward,
-    program_network as program_network,
-)

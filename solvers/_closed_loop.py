@@ -14,11 +14,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 import analogjax as aj
-from analogjax.circuits import OpAmp
+from analogjax.circuits import AbstractActivation, OpAmp, Rectifier
 from analogjax.internal import check_int, check_key, check_ode_options, check_range, safe_sqrt
 
 from ._brownian import AbstractBrownian, GridBrownian
-from ._network import CrossbarNetwork
 
 BOLTZMANN = 1.380649e-23
 """Boltzmann constant [J/K] (SI, exact)."""
@@ -83,6 +82,9 @@ class LoopCircuit(eqx.Module):
     stages are taken as settled, i.e. gbw ≫ 1/τ)."""
     noise: LoopNoise | None = None
     """Noise sources, or None for a noise-free (deterministic) loop."""
+    activation: AbstractActivation = eqx.field(default_factory=Rectifier)
+    """The activation circuit after every hidden layer's transimpedance stage (volts in,
+    volts out; default an ideal rectifier, the network's ReLU)."""
 
     def __check_init__(self):
         check_range("LoopCircuit.resistance", self.resistance, lower=0.0, lower_open=True,
@@ -181,7 +183,10 @@ class ClosedLoopIntegrator(eqx.Module):
     ODE ``dx/ds = f_θ(x, u)``.
     """
 
-    network: CrossbarNetwork
+    network: aj.ProgrammedNetwork
+    """A fully connected network programmed with its biases on the chips
+    (``Network.program(crossbar, key=…, bias_on_chip=True)``); layer ``l`` computes
+    ``z_l = W_l·[h_{l−1}; 1]`` with ``h_0 = [x; u]`` (the state and the external inputs)."""
     circuit: LoopCircuit = eqx.field(default_factory=LoopCircuit)
     """Integrators, op-amps, signal scale and noise."""
     inputs: Schedule | None = None
@@ -202,9 +207,13 @@ class ClosedLoopIntegrator(eqx.Module):
     memristor's x in [0, 1]) at its bounds, as the op-amp rails hold it at ±v_rail."""
 
     def __check_init__(self):
-        if not isinstance(self.network, CrossbarNetwork):
-            raise TypeError(f"ClosedLoopIntegrator.network must be a CrossbarNetwork; got "
+        if not isinstance(self.network, aj.ProgrammedNetwork):
+            raise TypeError(f"ClosedLoopIntegrator.network must be a ProgrammedNetwork; got "
                             f"{type(self.network).__name__}")
+        if not (isinstance(self.network.architecture, aj.MLPArchitecture)
+                and self.network.bias_on_chip):
+            raise ValueError("ClosedLoopIntegrator.network must be a fully connected network "
+                             "programmed with bias_on_chip=True")
         if not isinstance(self.circuit, LoopCircuit):
             raise TypeError(f"ClosedLoopIntegrator.circuit must be a LoopCircuit; got "
                             f"{type(self.circuit).__name__}")
@@ -295,7 +304,7 @@ class ClosedLoopIntegrator(eqx.Module):
                 variance = fixed if read is None else fixed + read @ (inp * inp)
                 variances.append(variance + integrator_density if i == last else variance)
             if i < last:
-                h = opamp.clip(network.activation((z + drive) * self.v_unit)) / self.v_unit
+                h = opamp.clip(self.circuit.activation((z + drive) * self.v_unit)) / self.v_unit
         return z, (layer_inputs, variances if densities is not None else None)
 
     def _field(self, matrices, densities, s, x, dw):

@@ -20,7 +20,6 @@ from analogjax.internal import check_int, check_key, check_range, is_concrete
 
 from ._brownian import AbstractBrownian
 from ._closed_loop import ClosedLoopIntegrator, LoopCircuit, LoopSolution, loop_energy
-from ._network import CrossbarNetwork
 
 
 class VPSDE(eqx.Module):
@@ -207,7 +206,7 @@ class AnalogSampler(AbstractDiffusionSampler):
     ``τ·s`` (``τ = RC`` of the ``circuit``), so a sample takes ``(1 − t_end)·τ``."""
 
     reverse: ReverseDiffusion
-    network: CrossbarNetwork
+    network: aj.ProgrammedNetwork
     embedding: Callable[[Array], Array]
     """Drive ``d(t)`` added to every hidden pre-activation (units) at diffusion time t."""
     circuit: LoopCircuit = eqx.field(default_factory=LoopCircuit)

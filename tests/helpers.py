@@ -74,3 +74,11 @@ def tree_allclose(a, b, rtol=1e-5, atol=1e-8):
 def program_and_read(xbar, w, x, key, t):
     k_program, k_read = jax.random.split(key)
     return xbar.program(w, key=k_program)(x, key=k_read, t=t)
+
+
+def loop_network(xbar, weights, biases, *, key=None):
+    """A fully connected network ``weights[l]`` (out, in), ``biases[l]`` programmed for a
+    closed loop (biases on the chips)."""
+    sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+    network = aj.Network(aj.MLPArchitecture(sizes, bias=True), tuple(weights), tuple(biases))
+    return network.program(xbar, key=key, bias_on_chip=True)

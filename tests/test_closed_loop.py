@@ -11,6 +11,8 @@ import pytest
 import analogjax as aj
 from analogjax import circuits, solvers
 
+from .helpers import loop_network
+
 uS = 1e-6
 IDEAL_IO = dict(dac=aj.DAC(bits=None), adc=aj.ADC(bits=None))
 
@@ -31,7 +33,7 @@ def test_ideal_loop_is_the_digital_neural_ode():
                            **IDEAL_IO)
         u = lambda s: jnp.sin(3.0 * s)[None]  # noqa: E731
         drive = lambda s: 0.2 * jnp.cos(s)  # noqa: E731
-        loop = solvers.ClosedLoopIntegrator(solvers.program_network(xbar, weights, biases),
+        loop = solvers.ClosedLoopIntegrator(loop_network(xbar, weights, biases),
                                             inputs=u, drive=drive)
         x0, ts = jnp.array([0.5, -0.2, 0.1]), jnp.linspace(0.0, 2.0, 9)
 
@@ -39,8 +41,10 @@ def test_ideal_loop_is_the_digital_neural_ode():
         def both(loop):
             analogue = loop.solve(x0, ts, stepsize_controller=diffrax.PIDController(
                 rtol=1e-10, atol=1e-12)).xs
-            field = lambda s, x, _: solvers.mlp_forward(  # noqa: E731
-                weights, biases, jnp.concatenate([x, u(s)]), drive=drive(s))
+            digital_net = aj.Network(aj.MLPArchitecture((4, 16, 16, 3), bias=True),
+                                     tuple(weights), tuple(biases))
+            field = lambda s, x, _: digital_net(  # noqa: E731
+                jnp.concatenate([x, u(s)]), drive=drive(s))
             digital = diffrax.diffeqsolve(
                 diffrax.ODETerm(field), diffrax.Tsit5(), ts[0], ts[-1], None, x0,
                 saveat=diffrax.SaveAt(ts=ts),
@@ -57,7 +61,7 @@ def _ou_loop(k=1.0, noise_density=400e-9, sigma_g=0.5 * uS, **kwargs):
     noise is the bias cells' read noise plus the op-amps' (x stays near 0)."""
     device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS, read_noise=aj.AbsoluteNoise(sigma_g))
     xbar = aj.Crossbar(device, rows=4, cols=4, **IDEAL_IO)
-    network = solvers.program_network(xbar, [jnp.array([[-k]])], [jnp.zeros(1)],
+    network = loop_network(xbar, [jnp.array([[-k]])], [jnp.zeros(1)],
                                       key=jax.random.key(0))
     return solvers.ClosedLoopIntegrator(
         network, solvers.LoopCircuit(opamp=circuits.OpAmp(gain=None, noise_density=noise_density),
@@ -106,7 +110,7 @@ def test_gradients_through_the_solve_match_finite_differences():
         ts = jnp.linspace(0.0, 1.0, 3)
 
         def loss(w0, capacitance):
-            net = solvers.program_network(xbar, [w0, weights[1]], biases, key=jax.random.key(3))
+            net = loop_network(xbar, [w0, weights[1]], biases, key=jax.random.key(3))
             loop = solvers.ClosedLoopIntegrator(net, solvers.LoopCircuit(
                 capacitance=capacitance, noise=solvers.LoopNoise()))
             xs = loop.solve(jnp.array([0.3, -0.4]), ts, key=jax.random.key(4), dt=0.05).xs
@@ -129,7 +133,7 @@ def test_gradients_through_the_solve_match_finite_differences():
 def test_rails_hold_and_divergence_raises():
     with jax.enable_x64(True):
         xbar = aj.Crossbar(aj.IdealDevice(g_min=0.0, g_max=25 * uS), rows=4, cols=4, **IDEAL_IO)
-        network = solvers.program_network(xbar, [jnp.array([[1.0]])], [jnp.array([0.1])])
+        network = loop_network(xbar, [jnp.array([[1.0]])], [jnp.array([0.1])])
         ts = jnp.linspace(0.0, 30.0, 4)
         railed = solvers.ClosedLoopIntegrator(network, solvers.LoopCircuit(
             opamp=circuits.OpAmp(gain=1e5, v_rail=1.0)))
@@ -185,7 +189,7 @@ def test_energy_of_a_constant_state_matches_hand_count():
     with jax.enable_x64(True):
         xbar = aj.Crossbar(aj.IdealDevice(g_min=1 * uS, g_max=25 * uS), rows=4, cols=4,
                            **IDEAL_IO)
-        network = solvers.program_network(xbar, [jnp.array([[-1.0]])], [jnp.array([0.5])])
+        network = loop_network(xbar, [jnp.array([[-1.0]])], [jnp.array([0.5])])
         loop = solvers.ClosedLoopIntegrator(network)
         x_star = jnp.array([0.5])  # −x + 0.5 = 0
         solution = loop.solve(x_star, jnp.linspace(0.0, 3.0, 7))
@@ -209,7 +213,7 @@ def test_injected_noise_alone_and_noiseless_devices_keep_gradients_finite():
     variance (ideal devices, circuit noise off) leaves gradients finite."""
     with jax.enable_x64(True):
         xbar = aj.Crossbar(aj.IdealDevice(g_min=0.0, g_max=25 * uS), rows=4, cols=4, **IDEAL_IO)
-        network = solvers.program_network(xbar, [jnp.array([[-1.0]])], [jnp.zeros(1)])
+        network = loop_network(xbar, [jnp.array([[-1.0]])], [jnp.zeros(1)])
         ts = jnp.array([0.0, 3.0])
         injected = solvers.ClosedLoopIntegrator(network, injected_noise=lambda s: 0.5)
         keys = jax.random.split(jax.random.key(0), 2000)

@@ -63,12 +63,12 @@ def conditional_net():
 
 def test_guided_network_is_the_classifier_free_combination(conditional_net):
     net, w = conditional_net, 1.5
-    weights, biases, drive = net.guided(label=2, guidance=w)
+    network, drive = net.guided(label=2, guidance=w)
     x, t = jnp.array([0.3, -0.2]), 0.4
-    combined = solvers.mlp_forward(weights, biases, x, drive=drive(t))
+    combined = network(x, drive=drive(t))
     expected = (1 + w) * net(x, t, 2) - w * net(x, t, models.NULL_LABEL)
     np.testing.assert_allclose(combined, expected, rtol=1e-5, atol=1e-6)
-    assert weights[1].shape == (2 * net.hidden, 2 * net.hidden)
+    assert network.weights[1].shape == (2 * net.hidden, 2 * net.hidden)
 
 
 def test_ideal_analog_sampler_is_the_digital_probability_flow(conditional_net):

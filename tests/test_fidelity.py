@@ -10,7 +10,7 @@ import pytest
 import analogjax as aj
 from analogjax import solvers
 
-from .helpers import uS
+from .helpers import loop_network, uS
 
 Z = 5.0
 
@@ -106,7 +106,7 @@ def test_closed_loop_variance_for_white_and_frozen_read_noise():
                  "frozen": aj.FrozenReadNoise(aj.AbsoluteNoise(sigma))}[kind]
         device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS, read_noise=noise)
         xbar = aj.Crossbar(device, rows=4, cols=4, **ideal)
-        network = solvers.program_network(xbar, [jnp.array([[-1.0]])], [jnp.zeros(1)],
+        network = loop_network(xbar, [jnp.array([[-1.0]])], [jnp.zeros(1)],
                                           key=jax.random.key(0))
         loop = solvers.ClosedLoopIntegrator(network, solvers.LoopCircuit(
             opamp=aj.circuits.OpAmp(gain=None, noise_density=0.0),
@@ -283,7 +283,7 @@ def test_loop_energy_counts_readouts_and_signed_weight_opamps():
     xbar = aj.Crossbar(aj.IdealDevice(), rows=8, cols=8, dac=aj.DAC(bits=None),
                        adc=aj.ADC(bits=None))
     weights = [jnp.ones((4, 2)), jnp.ones((2, 4))]
-    network = solvers.program_network(xbar, weights, [jnp.zeros(4), jnp.zeros(2)])
+    network = loop_network(xbar, weights, [jnp.zeros(4), jnp.zeros(2)])
     loop = solvers.ClosedLoopIntegrator(network)
     # TIAs 4 + 2, integrators 2, inverters for the G⁻ arrays: (2 + 1) + (4 + 1) word lines
     assert loop.opamp_count == 4 + 2 + 2 + 3 + 5
@@ -299,7 +299,7 @@ def test_state_limits_hold_the_integrators():
     """dx/ds = +1 from 0.2 with limits (0, 1): the state rises at unit rate, then holds at 1."""
     xbar = aj.Crossbar(aj.IdealDevice(g_min=1 * uS, g_max=25 * uS), rows=4, cols=4,
                        dac=aj.DAC(bits=None), adc=aj.ADC(bits=None))
-    network = solvers.program_network(xbar, [jnp.zeros((1, 1))], [jnp.ones(1)])
+    network = loop_network(xbar, [jnp.zeros((1, 1))], [jnp.ones(1)])
     ts = jnp.array([0.0, 0.5, 2.0])
     free = solvers.ClosedLoopIntegrator(network).solve(jnp.array([0.2]), ts).xs[:, 0]
     held = solvers.ClosedLoopIntegrator(network, state_limits=(0.0, 1.0)).solve(

@@ -190,7 +190,7 @@ def crossbar():
 
 def test_topology_mlp_learns_digits_in_situ_and_counts_flips(digits, crossbar):
     x_train, y_train, x_test, y_test = digits
-    net = models.TopologyNet.init(models.MLPArchitecture((64, 96, 10)), key=jax.random.key(0))
+    net = models.TopologyNet.init(aj.MLPArchitecture((64, 96, 10)), key=jax.random.key(0))
     chip = net.form(crossbar, key=jax.random.key(1))
     read = eqx.filter_jit(lambda net, chip, x: net(x, chip, key=jax.random.key(3)))
     untrained = models.accuracy(read(net, net.program(chip, key=jax.random.key(2))[0],
@@ -211,7 +211,7 @@ def test_topology_mlp_learns_digits_in_situ_and_counts_flips(digits, crossbar):
 
 def test_topology_cnn_ex_situ_and_programmed_baseline(digits, crossbar):
     x_train, y_train, x_test, y_test = digits
-    arch = models.ConvArchitecture((8, 8, 1), channels=(6, 12))
+    arch = aj.ConvArchitecture((8, 8, 1), channels=(6, 12))
     assert arch.shapes == ((6, 9), (12, 54), (10, 48))
     net = models.TopologyNet.init(arch, key=jax.random.key(5))
     chip = net.form(crossbar, key=jax.random.key(6))
@@ -222,9 +222,9 @@ def test_topology_cnn_ex_situ_and_programmed_baseline(digits, crossbar):
     read = eqx.filter_jit(lambda net, chip, x: net(x, chip, key=jax.random.key(8)))
     acc = models.accuracy(read(result.net, result.chip, x_test), y_test)
     assert float(acc) > 0.5  # chance: 0.1; a 6/12-channel random CNN after 400 steps
-    dense = models.DenseNet.init(arch, key=jax.random.key(9))
-    dense, losses = models.train_dense(dense, x_train, y_train, key=jax.random.key(10),
-                                       steps=120)
+    dense = aj.Network.init(arch, key=jax.random.key(9))
+    dense, losses = models.train_classifier(dense, x_train, y_train, key=jax.random.key(10),
+                                            steps=120, batch_size=64, weight_noise=None)
     digital = models.accuracy(dense(x_test), y_test)
     ideal = aj.Crossbar(aj.IdealDevice(), rows=64, cols=64, dac=aj.DAC(bits=None),
                         adc=aj.ADC(bits=None))
@@ -252,7 +252,7 @@ def test_spike_surrogate_and_early_exit():
 
 def test_spiking_topology_net_trains(digits, crossbar):
     x_train, y_train, x_test, y_test = digits
-    net = models.SpikingTopologyNet.init(models.MLPArchitecture((64, 96, 10)),
+    net = models.SpikingTopologyNet.init(aj.MLPArchitecture((64, 96, 10)),
                                          key=jax.random.key(12), steps=6)
     chip = net.form(crossbar, key=jax.random.key(13))
     result = models.train_topology(net, chip, x_train, y_train, key=jax.random.key(14),
@@ -268,7 +268,7 @@ def test_spiking_topology_net_trains(digits, crossbar):
     exit_ = models.early_exit(run.potentials, threshold=0.5)
     assert float(exit_.exit_step.mean()) < 6
     with pytest.raises(ValueError, match="steps"):
-        models.SpikingTopologyNet.init(models.MLPArchitecture((4, 2)), key=jax.random.key(0),
+        models.SpikingTopologyNet.init(aj.MLPArchitecture((4, 2)), key=jax.random.key(0),
                                        steps=0)
 
 

@@ -11,7 +11,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from . import _rng
 from ._converters import ADC, DAC
-from ._devices import AbstractDevice, IdealDevice, ProgrammedCells
+from ._devices import AbstractDevice, ProgrammedCells
 from ._ir_drop import Wires
 from ._mapping import AbstractMapping, DifferentialMapping
 from ._validation import check_finite_array, check_int
@@ -102,7 +102,7 @@ class Crossbar(eqx.Module):
         if not jnp.issubdtype(weights.dtype, jnp.floating):
             weights = weights.astype(float)
         weights = check_finite_array("weights", weights)
-        if key is None and not isinstance(self.device, IdealDevice):
+        if key is None and self.device.programming_is_random:
             raise ValueError("key is required to program a non-ideal device (programming "
                              "noise, variation, faults); pass key=jax.random.key(…)")
         out_features, in_features = weights.shape

@@ -79,13 +79,15 @@ class NoDrift(AbstractDrift):
         return g
 
 
-class _PowerLaw(AbstractDrift):
+class _AbstractPowerLaw(AbstractDrift):
+    """Power-law drift with a per-cell exponent (the state); subclasses draw it."""
+
     def conductance(self, g, state, t):
         ratio = jnp.maximum(t, self.t0) / self.t0
         return g * ratio ** (-state)
 
 
-class PowerLawDrift(_PowerLaw):
+class PowerLawDrift(_AbstractPowerLaw):
     """Power-law drift ``g(t) = g(t0)·(max(t, t0)/t0)^(−ν)`` (structural relaxation of the
     amorphous phase; Ielmini et al., IEEE TED 54, 308 (2007)) with one exponent distribution
     for every conductance, ``ν ~ N(nu_mean, nu_std²)`` clipped at 0."""
@@ -107,7 +109,7 @@ class PowerLawDrift(_PowerLaw):
         return jnp.maximum(nu, 0.0)
 
 
-class PCMDrift(_PowerLaw):
+class PCMDrift(_AbstractPowerLaw):
     """Power-law drift with the conductance-dependent exponent of the PCM statistical model
     (Nandakumar et al., ICECS 2019; IBM aihwkit's ``PCMLikeNoiseModel``): for a target
     ``ĝ = max(|g_target|/g_max, 10⁻⁷)``
@@ -189,6 +191,11 @@ class AbstractDevice(eqx.Module):
         return self.drift.conductance(cells.g, cells.nu, _time(t, jnp.result_type(cells.g)))
 
     @property
+    @abc.abstractmethod
+    def programming_is_random(self) -> bool:
+        """Whether programming draws random numbers (and so needs a key)."""
+
+    @property
     def has_read_noise(self) -> bool:
         return not isinstance(self.read_noise, NoReadNoise)
 
@@ -215,6 +222,10 @@ class IdealDevice(AbstractDevice):
             raise ValueError("IdealDevice.read_noise must be NoNoise(); use ResistiveDevice")
         if not isinstance(self.drift, NoDrift):
             raise ValueError("IdealDevice.drift must be NoDrift(); use ResistiveDevice")
+
+    @property
+    def programming_is_random(self) -> bool:
+        return False
 
     def program(self, g_target, *, key=None):
         del key
@@ -279,6 +290,10 @@ class ResistiveDevice(AbstractDevice):
         g = clip_keep_gradient(g, self.g_min, self.g_max)
         step = (self.g_max - self.g_min) / (self.levels - 1)
         return self.g_min + round_ste((g - self.g_min) / step) * step
+
+    @property
+    def programming_is_random(self) -> bool:
+        return True
 
     def program(self, g_target, *, key):
         k_window, k_program, k_stuck, k_drift = jr.split(key, 4)
@@ -364,6 +379,10 @@ class FormedDevice(AbstractDevice):
         formed, unformed = self._form(shape, k_form, dtype)
         reset = self.g_reset_mean + self.g_reset_std * _rng.normal(k_reset, shape, dtype)
         return formed, jnp.where(unformed, self.g_pristine, jnp.maximum(reset, 0.0))
+
+    @property
+    def programming_is_random(self) -> bool:
+        return True
 
     def program(self, g_target, *, key):
         shape, dtype = jnp.shape(g_target), jnp.result_type(g_target, float)

@@ -50,6 +50,18 @@ class Cholesky(AbstractIRDropSolver):
     def resolve(self, n_unknowns):
         return self
 
+    def linear_solve(self, network: _Network, b: Array, g_unit: Array, factors, rtol
+                     ) -> Array:
+        """Node voltages of the dimensionless system for right-hand sides ``b`` (batch, 2mn)."""
+        psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
+        single = jax.ShapeDtypeStruct(b.shape[1:], b.dtype)
+        operator = lx.materialise(lx.FunctionLinearOperator(network.matvec, single, tags=psd))
+        return jax.vmap(lambda b: lx.linear_solve(operator, b * g_unit, lx.Cholesky()).value)(b)
+
+    def newton_linear_solver(self, rtol, scale, preconditioner) -> lx.AbstractLinearSolver:
+        """The linear solver of each Newton step (non-linear cells)."""
+        return lx.AutoLinearSolver(well_posed=True)
+
 
 class PreconditionedCG(AbstractIRDropSolver):
     """Matrix-free conjugate gradients (O(m·n) memory) preconditioned by the exact inverse
@@ -68,6 +80,26 @@ class PreconditionedCG(AbstractIRDropSolver):
 
     def resolve(self, n_unknowns):
         return self
+
+    def linear_solve(self, network: _Network, b: Array, g_unit: Array, factors, rtol
+                     ) -> Array:
+        """All right-hand sides at once: CG on the block-diagonal system diag(A, …, A), whose
+        spectrum is that of A, so every input shares the matvecs and the factorisation."""
+        psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
+        structure = jax.ShapeDtypeStruct(b.shape, b.dtype)
+        operator = lx.FunctionLinearOperator(lambda x: network.batched_matvec(x) / g_unit,
+                                             structure, tags=psd)
+        inverse = lx.FunctionLinearOperator(lambda r: factors(r) * g_unit, structure, tags=psd)
+        # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a
+        # fully driven cell's current (CG cannot reach a pure rtol at the precision floor).
+        cg = lx.CG(rtol=rtol, atol=rtol, max_steps=self.max_steps)
+        return lx.linear_solve(operator, b, cg, options={"preconditioner": inverse}).value
+
+    def newton_linear_solver(self, rtol, scale, preconditioner) -> lx.AbstractLinearSolver:
+        """Inexact Newton: each step's residual currents to 1e-3 of the drive currents."""
+        return _WithPreconditioner(
+            lx.CG(rtol=1e-3, atol=1e-3 * rtol * scale, max_steps=self.max_steps),
+            preconditioner)
 
 
 class AutoSolver(AbstractIRDropSolver):
@@ -371,20 +403,7 @@ def solve(
                                      jax.lax.stop_gradient(network.chain_factors()))
     single = jax.ShapeDtypeStruct((2 * m * n,), g.dtype)
     preconditioner = lx.FunctionLinearOperator(lambda r: factors(r[None])[0], single, tags=psd)
-    if isinstance(solver, Cholesky):
-        operator = lx.materialise(lx.FunctionLinearOperator(network.matvec, single, tags=psd))
-        y = jax.vmap(lambda b: lx.linear_solve(operator, b * g_unit, lx.Cholesky()).value)(b)
-    else:
-        # All right-hand sides at once: CG on the block-diagonal system diag(A, …, A), whose
-        # spectrum is that of A, so every input shares the matvecs and the factorisation.
-        structure = jax.ShapeDtypeStruct(b.shape, g.dtype)
-        operator = lx.FunctionLinearOperator(lambda x: network.batched_matvec(x) / g_unit,
-                                             structure, tags=psd)
-        inverse = lx.FunctionLinearOperator(lambda r: factors(r) * g_unit, structure, tags=psd)
-        # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a
-        # fully driven cell's current (CG cannot reach a pure rtol at the precision floor).
-        cg = lx.CG(rtol=rtol, atol=rtol, max_steps=solver.max_steps)
-        y = lx.linear_solve(operator, b, cg, options={"preconditioner": inverse}).value
+    y = solver.linear_solve(network, b, g_unit, factors, rtol)
     x = y * v_unit
     if cell is not None:
         x = jax.vmap(lambda v, x0: _newton(network, cell, v, x0, solver, preconditioner,
@@ -417,12 +436,7 @@ def _newton(network: _Network, cell: SinhCell, v: Array, x0: Array,
         return jnp.concatenate([(out_w + i_cell).ravel(), (out_b - i_cell).ravel()]) - b
 
     scale = jnp.max(jnp.abs(b))
-    if isinstance(solver, Cholesky):
-        linear_solver = lx.AutoLinearSolver(well_posed=True)
-    else:  # inexact Newton: each step's residual currents to 1e-3 of the drive currents
-        linear_solver = _WithPreconditioner(
-            lx.CG(rtol=1e-3, atol=1e-3 * rtol * scale, max_steps=solver.max_steps),
-            preconditioner)
+    linear_solver = solver.newton_linear_solver(rtol, scale, preconditioner)
     # Newton stops on the node voltages: |Δx| <= atol + rtol·|x| (volts)
     newton = optx.Newton(rtol=rtol, atol=rtol * jnp.max(jnp.abs(v)), linear_solver=linear_solver)
     tags = frozenset({lx.symmetric_tag, lx.positive_semidefinite_tag})

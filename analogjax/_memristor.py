@@ -22,7 +22,8 @@ class AbstractWindow(eqx.Module):
 
     @abc.abstractmethod
     def __call__(self, x: Array, current: Array) -> Array:
-        """Window value at state ``x`` and current ``current`` [A]."""
+        """Window value at state ``x`` and current ``current`` [A], taken positive in the
+        direction that increases ``x`` (towards ON)."""
 
 
 class NoWindow(AbstractWindow):
@@ -83,7 +84,11 @@ def _hold_at_edges(x: Array, dx: Array) -> Array:
 
 
 class AbstractMemristor(eqx.Module):
-    """A memristive device: an I–V relation at state ``x`` and a state equation."""
+    """A memristive device: an I–V relation at state ``x`` and a state equation.
+
+    One state convention for every model: ``x ∈ [0, 1]``, ``x = 1`` the ON state (lowest
+    resistance, highest conductance), ``x = 0`` OFF; a SET moves ``x`` up, a RESET down.
+    """
 
     @abc.abstractmethod
     def current(self, x: ArrayLike, v: ArrayLike) -> Array:
@@ -97,9 +102,9 @@ class AbstractMemristor(eqx.Module):
     def rate(self, x: ArrayLike, v: ArrayLike) -> Array:
         """dx/dt [1/s] at state ``x`` under voltage ``v`` [V]."""
 
+    @abc.abstractmethod
     def rate_from_current(self, x: ArrayLike, i: ArrayLike) -> Array:
         """dx/dt [1/s] at state ``x`` when driven by current ``i`` [A]."""
-        return self.rate(x, self.voltage(x, i))
 
 
 class HPMemristor(AbstractMemristor):
@@ -165,10 +170,12 @@ class HPMemristor(AbstractMemristor):
 class VTEAM(AbstractMemristor):
     """VTEAM: voltage threshold adaptive memristor (Kvatinsky et al., IEEE TCAS-II 62, 786
     (2015)), with the linear I–V relation ``R = R_on + (R_off − R_on)·x`` and
-    ``x = w / D``:
+    ``w/D = 1 − x`` (the paper's ``w`` grows towards OFF; here ``x = 1`` is ON, as for every
+    model):
 
-        dx/dt = (k_off/D)·(v/v_off − 1)^α_off·f(x, i)   for v > v_off > 0,
-        dx/dt = (k_on/D)·(v/v_on − 1)^α_on·f(x, i)     for v < v_on < 0,   0 otherwise.
+        dx/dt = −(k_off/D)·(v/v_off − 1)^α_off·f(x, i)   for v > v_off > 0 (towards OFF),
+        dx/dt = −(k_on/D)·(v/v_on − 1)^α_on·f(x, i)     for v < v_on < 0 (towards ON),
+        0 otherwise; the window sees the current in the direction of increasing x, −i.
 
     Defaults are those of MemTorch's VTEAM (Lammie et al., Neurocomputing 485, 124 (2022)):
     R_on = 50 Ω, R_off = 1 kΩ, D = 3 nm, k_on = −10 m/s, k_off = 5e-4 m/s, α_on = 3,
@@ -176,9 +183,9 @@ class VTEAM(AbstractMemristor):
     """
 
     r_on: float | Array = 50.0
-    """Resistance at x = 0 [Ω], > 0."""
+    """Resistance at x = 1 (ON) [Ω], > 0."""
     r_off: float | Array = 1e3
-    """Resistance at x = 1 [Ω], > r_on."""
+    """Resistance at x = 0 (OFF) [Ω], > r_on."""
     thickness: float | Array = 3e-9
     """Range of the state variable w, D = w_off − w_on [m], > 0."""
     k_on: float | Array = -10.0
@@ -209,7 +216,7 @@ class VTEAM(AbstractMemristor):
     def resistance(self, x: ArrayLike) -> Array:
         """Resistance [Ω] at state ``x``."""
         x = jnp.clip(x, 0.0, 1.0)
-        return self.r_on + (self.r_off - self.r_on) * x
+        return self.r_on * x + self.r_off * (1 - x)
 
     def current(self, x, v):
         return v / self.resistance(x)
@@ -220,8 +227,12 @@ class VTEAM(AbstractMemristor):
     def rate(self, x, v):
         off = self.k_off * jnp.maximum(v / self.v_off - 1, 0.0) ** self.alpha_off
         on = self.k_on * jnp.maximum(v / self.v_on - 1, 0.0) ** self.alpha_on
-        dx = (off + on) / self.thickness
-        return _hold_at_edges(x, dx * self.window(jnp.clip(x, 0.0, 1.0), self.current(x, v)))
+        dx = -(off + on) / self.thickness
+        window = self.window(jnp.clip(x, 0.0, 1.0), -self.current(x, v))
+        return _hold_at_edges(x, dx * window)
+
+    def rate_from_current(self, x, i):
+        return self.rate(x, self.voltage(x, i))
 
 
 class Yakopcic(AbstractMemristor):
@@ -296,6 +307,9 @@ class Yakopcic(AbstractMemristor):
                            jnp.exp(self.alpha_n * (xc + self.x_n - 1)) * w_n, 1.0)
         f = jnp.where(self.eta * v >= 0, f_up, f_down)
         return _hold_at_edges(x, self.eta * g * f)
+
+    def rate_from_current(self, x, i):
+        return self.rate(x, self.voltage(x, i))
 
 
 class SineVoltage(eqx.Module):

@@ -71,7 +71,10 @@ def test_vteam_and_yakopcic_thresholds_and_linear_regimes():
             d, lambda t: v + 0 * t, x0, ts).x)
         np.testing.assert_allclose(run(vteam, 0.01, 0.3, ts), 0.3)  # v_on < v < v_off
         rate = vteam.k_off / vteam.thickness * (0.1 / vteam.v_off - 1) ** vteam.alpha_off
-        np.testing.assert_allclose(run(vteam, 0.1, 0.3, ts), 0.3 + rate * ts, rtol=1e-9)
+        # above v_off the device moves towards OFF: x (1 = ON) falls at the constant rate
+        np.testing.assert_allclose(run(vteam, 0.1, 0.7, ts), 0.7 - rate * ts, rtol=1e-9)
+        np.testing.assert_allclose(vteam.resistance(jnp.array([0.0, 1.0])),
+                                   [vteam.r_off, vteam.r_on])
         yak = mem.Yakopcic()
         ts = jnp.linspace(0.0, 2e-5, 5)
         np.testing.assert_allclose(run(yak, 0.1, 0.11, ts), 0.11)  # |v| below both thresholds

@@ -14,7 +14,18 @@ from ._converters import ADC, DAC
 from ._devices import AbstractDevice, ProgrammedCells
 from ._ir_drop import Wires
 from ._mapping import AbstractMapping, DifferentialMapping
-from ._validation import check_finite_array, check_int
+from ._validation import check_finite_array, check_int, check_key
+
+
+def _hardware_float(a: Array) -> Array:
+    """``a`` as a float of at least 32 bits: conductances in siemens (1e-7…1e-4) and their
+    noise underflow half precision (float16's smallest normal number is 6e-5), so integer
+    and half-precision (float16, bfloat16) arrays are computed in float32."""
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        return a.astype(float)
+    if jnp.finfo(a.dtype).bits < 32:
+        return a.astype(jnp.float32)
+    return a
 
 
 def safe_sqrt(x: Array) -> Array:
@@ -95,13 +106,12 @@ class Crossbar(eqx.Module):
         ``calibration_inputs``, input units, when the ADC's range calibrates to data; default:
         the range's own calibration pattern).
         """
-        weights = jnp.asarray(weights)
+        weights = _hardware_float(jnp.asarray(weights))
         if weights.ndim != 2 or 0 in weights.shape:
             raise ValueError(f"weights must be a non-empty 2-D array (out, in); got shape "
                              f"{weights.shape}")
-        if not jnp.issubdtype(weights.dtype, jnp.floating):
-            weights = weights.astype(float)
         weights = check_finite_array("weights", weights)
+        check_key("key", key, required=False)
         if key is None and self.device.programming_is_random:
             raise ValueError("key is required to program a non-ideal device (programming "
                              "noise, variation, faults); pass key=jax.random.key(…)")
@@ -403,7 +413,9 @@ class ProgrammedCrossbar(eqx.Module):
         the conductances at time ``t`` with this read time's frozen noise → the bit-line
         currents (Ohm and Kirchhoff, or nodal analysis with wires) plus white read noise →
         the ADC → digital scaling back to weight units and the sum over tiles and slices."""
+        x_dtype = jnp.asarray(x).dtype
         x, batch_shape = self._check_inputs(x)
+        check_key("key", key, required=False)
         xbar = self.crossbar
         noisy = xbar.device.has_read_noise
         if noisy and key is None:
@@ -427,6 +439,8 @@ class ProgrammedCrossbar(eqx.Module):
             weight_per_siemens = weight_per_siemens * _drift_compensation(
                 xbar.mapping.effective(region.cells.g), g_eff)
         y = self._digital_sum(current, weight_per_siemens, slice_weights, x_scale)
+        if jnp.issubdtype(x_dtype, jnp.floating) and jnp.finfo(x_dtype).bits < 32:
+            y = y.astype(x_dtype)  # computed in float32, returned in the inputs' half type
         return y.reshape(*batch_shape, self.out_features)
 
     def _check_inputs(self, x) -> tuple[Float[Array, "B in"], tuple[int, ...]]:
@@ -435,8 +449,7 @@ class ProgrammedCrossbar(eqx.Module):
         x = jnp.asarray(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., {self.in_features}); got {x.shape}")
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            x = x.astype(self.cells.g.dtype)
+        x = _hardware_float(x)
         batch_shape = x.shape[:-1]
         x = check_finite_array("x", x.reshape(-1, self.in_features))
         if x.shape[0] == 0:

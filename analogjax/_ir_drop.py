@@ -24,7 +24,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float
 
-from ._validation import check_int, check_range
+from ._validation import check_finite_array, check_int, check_range
 
 
 class AbstractIRDropSolver(eqx.Module):
@@ -368,8 +368,10 @@ def solve(
         g = g.astype(float)
     v_word = jnp.asarray(v_word, g.dtype)
     m, n = g.shape
-    if v_word.ndim == 0 or v_word.shape[-1] != m:
-        raise ValueError(f"v_word must have shape (..., {m}); got {v_word.shape}")
+    if v_word.ndim == 0 or v_word.shape[-1] != m or 0 in v_word.shape:
+        raise ValueError(f"v_word must have shape (..., {m}) with a non-empty batch; got "
+                         f"{v_word.shape}")
+    v_word = check_finite_array("v_word", v_word)
     check_range("g", g, lower=0.0, unit="S")
     check_range("r_word", r_word, lower=0.0, lower_open=True, unit="ohm")
     check_range("r_bit", r_bit, lower=0.0, lower_open=True, unit="ohm")

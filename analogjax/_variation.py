@@ -21,6 +21,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -195,6 +196,22 @@ class TqdmProgressMeter(AbstractProgressMeter):
         state.close()
 
 
+def _check_chip_outputs(fn, key) -> None:
+    """``fn(chip_key)`` must return a numeric array (or number) or a dict of them."""
+    try:
+        out = jax.eval_shape(fn, chip_key(key, 0))
+    except TypeError as error:
+        raise TypeError(f"fn must return an array or a dict of arrays (numbers) per chip; "
+                        f"calling it failed: {error}") from None
+    leaves = jax.tree_util.tree_leaves(out)
+    if not leaves or not all(
+            hasattr(leaf, "dtype") and (jnp.issubdtype(leaf.dtype, jnp.number)
+                                        or jnp.issubdtype(leaf.dtype, jnp.bool_))
+            for leaf in leaves):
+        raise TypeError(f"fn must return an array or a dict of arrays (numbers) per chip; "
+                        f"got {out!r}")
+
+
 def chip_key(key: PRNGKeyArray, index) -> PRNGKeyArray:
     """The programming key of chip ``index`` (independent of how many chips are run)."""
     return jr.fold_in(key, index)
@@ -255,6 +272,7 @@ def monte_carlo(
         indices = np.arange(start, start + chunk, dtype=np.uint32)  # the last chunk is padded
         return jax.make_array_from_callback((chunk,), sharding, lambda s: indices[s])
 
+    _check_chip_outputs(fn, key)
     start_time = time.perf_counter()
     compiled = run_chunk.lower(key, shard(0)).compile()
     compile_time = time.perf_counter() - start_time

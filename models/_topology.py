@@ -18,6 +18,8 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 import analogjax as aj
 from analogjax.internal import check_int
 
+from ._fit import fit
+
 Architecture = aj.MLPArchitecture | aj.ConvArchitecture
 
 
@@ -128,7 +130,8 @@ def train_topology(
     loss: Callable[[AbstractTopologyNet, tuple, Array, Array, PRNGKeyArray], Array] | None = None,
 ) -> TopologyTraining:
     """Train the topology of one chip; the straight-through gradient of each read (fresh
-    read noise) updates the scores. One ``lax.scan``; ``vmap`` over chips for Monte Carlo.
+    read noise) updates the scores: :func:`fit` with the chip as its carry (one
+    ``lax.scan``); ``vmap`` over chips for Monte Carlo.
 
     ``in_situ=False`` (the default): train on the chip's conductances as measured after
     forming and write the final topology once. ``in_situ=True``: write the scores'
@@ -148,28 +151,27 @@ def train_topology(
             return _cross_entropy(net(xb, chip, key=key), yb)
     params, static = eqx.partition(net, eqx.is_inexact_array)
 
-    def step(carry, key):
-        params, state, chip = carry
+    def step_loss(params, chip, key):
+        """One step's loss; the write (in situ) and the topology read are not
+        differentiated (straight-through gradients come from the read itself)."""
         k_write, k_batch, k_read = jr.split(key, 3)
-        model = eqx.combine(params, static)
+        fixed = eqx.combine(jax.lax.stop_gradient(params), static)
         if in_situ:
-            chip, flips = model.program(chip, key=k_write, max_flips=max_flips,
+            chip, flips = fixed.program(chip, key=k_write, max_flips=max_flips,
                                         write_noise=write_noise)
             read_chip = chip
         else:
             read_chip = tuple(layer.with_topology(s) for layer, s in
-                              zip(chip, model.scores, strict=True))
+                              zip(chip, fixed.scores, strict=True))
             flips = jnp.zeros((), jnp.int32)
         idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
-        value, grads = jax.value_and_grad(
-            lambda p: loss(eqx.combine(p, static), read_chip, x[idx], y[idx], k_read))(params)
-        updates, state = optimiser.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state, chip), (value, flips)
+        value = loss(eqx.combine(params, static), read_chip, x[idx], y[idx], k_read)
+        return value, (chip, flips)
 
     @jax.jit
     def run(params, chip, key):
-        (params, _, chip), (losses, flips) = jax.lax.scan(
-            step, (params, optimiser.init(params), chip), jr.split(key, steps))
+        params, losses, chip, flips = fit(step_loss, params, optimiser, key=key, steps=steps,
+                                          carry=chip)
         model = eqx.combine(params, static)
         chip, last = model.program(chip, key=jr.fold_in(key, steps),
                                    max_flips=max_flips if in_situ else None,

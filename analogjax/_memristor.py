@@ -107,7 +107,26 @@ class AbstractMemristor(eqx.Module):
         """dx/dt [1/s] at state ``x`` when driven by current ``i`` [A]."""
 
 
-class HPMemristor(AbstractMemristor):
+class _AbstractLinearMemristor(AbstractMemristor):
+    """A memristor whose resistance interpolates linearly between ON and OFF:
+    ``R(x) = R_on·x + R_off·(1 − x)`` (x = 1 ON), ohmic at every state."""
+
+    r_on: eqx.AbstractVar[float | Array]
+    r_off: eqx.AbstractVar[float | Array]
+
+    def resistance(self, x: ArrayLike) -> Array:
+        """Resistance [Ω] at state ``x``."""
+        x = jnp.clip(x, 0.0, 1.0)
+        return self.r_on * x + self.r_off * (1 - x)
+
+    def current(self, x, v):
+        return v / self.resistance(x)
+
+    def voltage(self, x, i):
+        return self.resistance(x) * i
+
+
+class HPMemristor(_AbstractLinearMemristor):
     """HP linear ion-drift memristor (Strukov et al., Nature 453, 80 (2008)).
 
     ``v = [R_on·x + R_off·(1 − x)]·i`` and ``dx/dt = μ_v·R_on/D² · i · f(x, i)``, with the
@@ -138,17 +157,6 @@ class HPMemristor(AbstractMemristor):
         """k = μ_v·R_on/D² [1/C]: dx/dq without window."""
         return self.mobility * self.r_on / self.thickness**2
 
-    def resistance(self, x: ArrayLike) -> Array:
-        """Memristance [Ω] at state ``x``."""
-        x = jnp.clip(x, 0.0, 1.0)
-        return self.r_on * x + self.r_off * (1 - x)
-
-    def current(self, x, v):
-        return v / self.resistance(x)
-
-    def voltage(self, x, i):
-        return self.resistance(x) * i
-
     def rate(self, x, v):
         return self.rate_from_current(x, self.current(x, v))
 
@@ -167,7 +175,7 @@ class HPMemristor(AbstractMemristor):
         return x0 + k * q
 
 
-class VTEAM(AbstractMemristor):
+class VTEAM(_AbstractLinearMemristor):
     """VTEAM: voltage threshold adaptive memristor (Kvatinsky et al., IEEE TCAS-II 62, 786
     (2015)), with the linear I–V relation ``R = R_on + (R_off − R_on)·x`` and
     ``w/D = 1 − x`` (the paper's ``w`` grows towards OFF; here ``x = 1`` is ON, as for every
@@ -212,17 +220,6 @@ class VTEAM(AbstractMemristor):
         check_range("VTEAM.alpha_off", self.alpha_off, lower=0.0, lower_open=True)
         check_range("VTEAM.v_on", self.v_on, upper=0.0, upper_open=True, unit="V")
         check_range("VTEAM.v_off", self.v_off, lower=0.0, lower_open=True, unit="V")
-
-    def resistance(self, x: ArrayLike) -> Array:
-        """Resistance [Ω] at state ``x``."""
-        x = jnp.clip(x, 0.0, 1.0)
-        return self.r_on * x + self.r_off * (1 - x)
-
-    def current(self, x, v):
-        return v / self.resistance(x)
-
-    def voltage(self, x, i):
-        return self.resistance(x) * i
 
     def rate(self, x, v):
         off = self.k_off * jnp.maximum(v / self.v_off - 1, 0.0) ** self.alpha_off

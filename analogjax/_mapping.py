@@ -8,7 +8,7 @@ Each mapping stacks its physical arrays on a leading axis ``P`` of the conductan
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -18,15 +18,15 @@ from jaxtyping import Array, Float
 class AbstractMapping(eqx.Module):
     """How a tile of signed weights is held in conductances and read back."""
 
-    scale: eqx.AbstractVar[Literal["array", "column"]]
+    per_column_scale: eqx.AbstractVar[bool]
     arrays: ClassVar[int]
     """Physical arrays per tile (stacked on the leading axis P)."""
     reference_columns: ClassVar[int]
     """Bit lines per tile used for reference (not available for weights)."""
 
     def weight_max(self, w: Float[Array, "R rows C cols"]) -> Float[Array, "R 1 C k"]:
-        """Largest |weight| per tile (``scale='array'``) or per column (``'column'``)."""
-        axes = (1, 3) if self.scale == "array" else (1,)
+        """Largest |weight| per tile, or per column with ``per_column_scale``."""
+        axes = (1,) if self.per_column_scale else (1, 3)
         w_max = jnp.max(jnp.abs(w), axis=axes, keepdims=True)
         return jnp.where(w_max > 0, w_max, jnp.ones_like(w_max))
 
@@ -71,13 +71,14 @@ class DifferentialMapping(AbstractMapping):
     are subtracted before the ADC.
     """
 
-    scale: Literal["array", "column"] = eqx.field(default="array", static=True)
+    per_column_scale: bool = eqx.field(default=False, static=True)
     arrays: ClassVar[int] = 2
     reference_columns: ClassVar[int] = 0
 
     def __check_init__(self):
-        if self.scale not in ("array", "column"):
-            raise ValueError(f"scale must be 'array' or 'column'; got {self.scale!r}")
+        if not isinstance(self.per_column_scale, bool):
+            raise TypeError(f"per_column_scale must be True or False; got "
+                            f"{self.per_column_scale!r}")
 
     def targets(self, w, g_min, g_max):
         w_max = self.weight_max(w)
@@ -108,13 +109,14 @@ class OffsetMapping(AbstractMapping):
     ``s = 2 max|W| / (g_max − g_min)``.
     """
 
-    scale: Literal["array", "column"] = eqx.field(default="array", static=True)
+    per_column_scale: bool = eqx.field(default=False, static=True)
     arrays: ClassVar[int] = 1
     reference_columns: ClassVar[int] = 1
 
     def __check_init__(self):
-        if self.scale not in ("array", "column"):
-            raise ValueError(f"scale must be 'array' or 'column'; got {self.scale!r}")
+        if not isinstance(self.per_column_scale, bool):
+            raise TypeError(f"per_column_scale must be True or False; got "
+                            f"{self.per_column_scale!r}")
 
     def targets(self, w, g_min, g_max):
         w_max = self.weight_max(w)

@@ -35,7 +35,7 @@ DEVICES = {
 # (name, kwargs of Crossbar besides the device); small arrays so that 6×10 weights tile.
 CROSSBARS = {
     "diff_array_ideal_io": dict(rows=4, cols=4, dac=aj.DAC(bits=None), adc=aj.ADC(bits=None)),
-    "diff_column_8bit": dict(rows=4, cols=3, mapping=aj.DifferentialMapping(scale="column")),
+    "diff_column_8bit": dict(rows=4, cols=3, mapping=aj.DifferentialMapping(per_column_scale=True)),
     "offset_6bit": dict(rows=5, cols=4, mapping=aj.OffsetMapping(), dac=aj.DAC(bits=6),
                         adc=aj.ADC(bits=6, range=aj.WorstCaseRange(headroom=0.8))),
     "fixed_ranges": dict(rows=16, cols=16, dac=aj.DAC(bits=5, input_range=2.0, v_read=0.1),

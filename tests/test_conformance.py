@@ -76,7 +76,7 @@ def test_jit_equals_eager_and_batch_size_invariance(crossbar_name):
 
 
 @pytest.mark.parametrize("mapping", [aj.DifferentialMapping(), aj.OffsetMapping(),
-                                     aj.DifferentialMapping(scale="column")])
+                                     aj.DifferentialMapping(per_column_scale=True)])
 @pytest.mark.parametrize("device_name", ["ideal", "resistive_full", "rram_180nm", "pcm_like"])
 def test_zero_noise_is_ideal_matmul(device_name, mapping):
     device = strip_noise(DEVICES[device_name]())

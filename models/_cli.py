@@ -7,6 +7,7 @@ imports it).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import tomllib
@@ -110,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     var.add_argument("--no-drift-compensation", action="store_true")
     var.add_argument("--no-progress", action="store_true")
     var.add_argument("--out", type=Path, default=Path("results/variation"))
+    _cache_options(var)
 
     mvm = sub.add_parser("mvm", help=STUDIES["mvm"])
     mvm.add_argument("--config", type=Path, help="TOML file with any of these options")
@@ -121,7 +123,36 @@ def _parser() -> argparse.ArgumentParser:
     mvm.add_argument("--seed", type=int, default=0)
     mvm.add_argument("--no-progress", action="store_true")
     mvm.add_argument("--out", type=Path, default=Path("results/mvm"))
+    _cache_options(mvm)
     return parser
+
+
+def _cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compile-cache", type=Path, default=None,
+                        help="folder of JAX's persistent compilation cache (default: "
+                             "$ANALOGJAX_COMPILE_CACHE or ~/.cache/analogjax/jax): a repeated "
+                             "study loads its compiled programs instead of compiling them")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="compile everything afresh (no persistent cache)")
+
+
+def _enable_compile_cache(args) -> Path | None:
+    """Point JAX's persistent compilation cache at the study's cache folder (every program,
+    however quick to compile, is cached: the studies' programs compile in well under JAX's
+    default 1 s threshold each but add up to seconds)."""
+    if args.no_compile_cache:
+        return None
+    import jax
+
+    folder = args.compile_cache
+    if folder is None:
+        folder = Path(os.environ.get("ANALOGJAX_COMPILE_CACHE",
+                                     Path.home() / ".cache" / "analogjax" / "jax"))
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
 
 
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -299,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _apply_config(parser, argv)
         run = {"variation": run_variation, "mvm": run_mvm}[args.study]
         args.out.mkdir(parents=True, exist_ok=True)
+        _enable_compile_cache(args)
         run(args)
     except CLIError as error:
         print(f"analogjax: error: {error}", file=sys.stderr)
@@ -313,11 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _progress_meter(args):
     import analogjax as aj
 
     return aj.variation.NoProgressMeter() if args.no_progress else aj.variation.TqdmProgressMeter()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

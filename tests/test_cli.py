@@ -1,6 +1,8 @@
 """The command line: help, one-line errors, the default study on small sizes, TOML config."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from analogjax.models._cli import main
@@ -47,6 +49,7 @@ def test_default_study_small_from_a_config_file(tmp_path, capsys):
     config = tmp_path / "study.toml"
     config.write_text(f'preset = "rram_taox_40nm"\nchips = 12\nchunk_size = 8\nsteps = 200\n'
                       f'times = [1.0, 86400.0]\nhidden = 16\nno_progress = true\n'
+                      f'no_compile_cache = true\n'
                       f'out = "{tmp_path / "ignored"}"\n')
     out = tmp_path / "run"
     assert main(["--config", str(config), "--out", str(out)]) == 0  # the flag wins
@@ -60,3 +63,27 @@ def test_default_study_small_from_a_config_file(tmp_path, capsys):
     for name in ("values.npz", "accuracy_hist_cdf.png", "accuracy_vs_time.png"):
         assert (out / name).stat().st_size > 0
     assert not (tmp_path / "ignored").exists()
+
+
+def test_repeated_study_loads_its_programs_from_the_compile_cache(tmp_path):
+    """Run in fresh processes (the cache is a process-wide JAX setting): the first run fills
+    the cache folder, a repeated run reads it and writes nothing new; --no-compile-cache
+    leaves the folder alone."""
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "analogjax.models", "variation", "--chips", "8",
+               "--chunk-size", "8", "--steps", "20", "--hidden", "8", "--times", "1",
+               "--no-progress", "--out", str(tmp_path / "out"), "--compile-cache", str(cache)]
+
+    def run(*extra):
+        done = subprocess.run(command + list(extra), capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+
+    run()
+    entries = sorted(p.name for p in cache.iterdir())
+    assert len(entries) >= 3  # training, calibration and the Monte Carlo chunk at least
+    run()
+    assert sorted(p.name for p in cache.iterdir()) == entries
+    other = tmp_path / "other"
+    run("--no-compile-cache", "--compile-cache", str(other))
+    assert not other.exists()

@@ -12,6 +12,7 @@ process, jitted, best of 5. Prints the ratio last (goal <= 2x).
     python benchmarks/bench_closed_loop.py
 """
 
+import argparse
 import time
 
 import diffrax
@@ -19,6 +20,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from _common import report
 
 import analogjax as aj
 from analogjax import circuits, solvers
@@ -38,6 +40,11 @@ def best_time(fn, *args, repeats=5):
 
 
 def main():
+    global T_END, BATCH
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="model time 0..0.5, batch 8")
+    if parser.parse_args().quick:
+        T_END, BATCH = 0.5, 8
     keys = jr.split(jr.key(0), len(SIZES))
     weights = [jr.normal(k, (o, i)) / jnp.sqrt(i)
                for k, i, o in zip(keys[:-1], SIZES[:-1], SIZES[1:], strict=True)]
@@ -78,6 +85,10 @@ def main():
           f"({int(T_END / DT)} Heun steps)")
     for name, seconds in rows:
         print(f"  {name:45s} {seconds * 1e3:9.1f} ms")
+    report(f"closed-loop solve, batch {BATCH} / digital Heun, same steps", rows[3][1],
+           rows[4][1], "<= 2")
+    report("closed-loop solve, 1 trajectory / digital Heun, same steps", rows[0][1],
+           rows[1][1], "<= 2")
     print(f"ratio analogue / digital (same steps), batch {BATCH}: {rows[3][1] / rows[4][1]:.2f}x")
     print(f"ratio analogue / digital (same steps), 1 trajectory: {rows[0][1] / rows[1][1]:.2f}x")
 

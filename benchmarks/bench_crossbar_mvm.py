@@ -17,6 +17,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import report
 
 import analogjax as aj
 
@@ -35,7 +36,10 @@ def main():
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="128², batch 128, 5 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.size, args.batch, args.repeats = 128, 128, 5
     n = args.size
     k_w, k_x, k_prog, k_read = jax.random.split(jax.random.key(0), 4)
     w = jax.random.normal(k_w, (n, n), jnp.float32) / np.sqrt(n)
@@ -71,6 +75,8 @@ def main():
         ratios[label] = t_analogue / t_ideal
         print(f"{label}: compile {compile_s:.2f} s, {t_analogue * 1e3:.2f} ms/call, "
               f"relative error {rel:.4f}, ratio {ratios[label]:.2f}")
+        report(f"noisy MVM {n}², batch {args.batch}, {label} / x @ W.T", t_analogue, t_ideal,
+               "<= 2", compile_s=compile_s)
     for label, ratio in ratios.items():
         print(f"ratio analogue/ideal, {label}: {ratio:.2f}")
 

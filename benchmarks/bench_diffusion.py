@@ -17,6 +17,7 @@ import argparse
 import diffrax
 import jax
 import jax.random as jr
+from _common import report
 
 import analogjax as aj
 from analogjax import circuits, models, solvers
@@ -26,7 +27,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--evaluations", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="40 evaluations, 256 samples")
     args = parser.parse_args()
+    if args.quick:
+        args.evaluations, args.samples = 40, 256
     n, evaluations = args.samples, args.evaluations
     net = models.ScoreNet(key=jr.key(0))
     reverse = net.reverse(beta_scale=2.0)
@@ -49,6 +53,8 @@ def main():
     print(f"analogue, Euler ({evaluations} steps):     {t_euler:8.3f} s  "
           f"({t_euler / t_digital:.2f}x)")
     print(f"analogue, Heun ({evaluations // 2} steps):       {t_heun:8.3f} s")
+    report(f"analogue diffusion sampler (Heun) / digital, {evaluations} evaluations", t_heun,
+           t_digital, "<= 1.5")
     print(f"ratio analogue (Heun, noise on, same evaluations) / digital: "
           f"{t_heun / t_digital:.2f}")
 

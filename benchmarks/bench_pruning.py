@@ -20,6 +20,7 @@ import time
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from _common import report
 
 import analogjax as aj
 from analogjax import models
@@ -38,7 +39,10 @@ def per_step(train, steps: int) -> float:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="300 steps")
     args = parser.parse_args()
+    if args.quick:
+        args.steps = 300
     x = jr.uniform(jr.key(0), (2048, 784))
     y = jr.randint(jr.key(1), (2048,), 0, 10)
     arch = aj.MLPArchitecture((784, 512, 10))
@@ -63,6 +67,7 @@ def main():
     print(f"pruning step, in situ (write every step):  {1e3 * t_in:8.3f} ms  "
           f"({t_in / t_dense:.2f}x)")
     print(f"pruning step (ex situ, crossbar reads):    {1e3 * t_ex:8.3f} ms")
+    report("pruning training step (ex situ) / dense step", t_ex, t_dense, "<= 2")
     print(f"ratio pruning / dense training step: {t_ex / t_dense:.2f}")
 
 

@@ -1,0 +1,73 @@
+"""Run every benchmark, print one table (path, analogue time, baseline time, ratio, goal,
+compile time) and write it as JSON.
+
+Each benchmark runs in its own process (its compile times are those of a fresh start) and
+reports ``RESULT {json}`` lines (``_common.report``); the code paths are the same on CPU and
+GPU. ``--quick`` runs every benchmark at small sizes (a smoke test, minutes on 2 CPU cores);
+the default sizes re-measure the issue tables.
+
+    python benchmarks/run_all.py [--quick] [--only NAME ...] [--out results/benchmarks.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHMARKS = ("crossbar_mvm", "variation", "closed_loop", "diffusion", "ir_drop", "pruning")
+
+
+def run(name: str, quick: bool, timeout: float) -> tuple[list[dict], float, str]:
+    """The result rows of ``bench_{name}.py``, its wall time [s] and its output tail."""
+    command = [sys.executable, str(HERE / f"bench_{name}.py")] + (["--quick"] if quick else [])
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"bench_{name}.py failed:\n{done.stderr[-3000:]}")
+    rows = [json.loads(line[len("RESULT "):]) for line in done.stdout.splitlines()
+            if line.startswith("RESULT ")]
+    if not rows:
+        raise RuntimeError(f"bench_{name}.py reported no result:\n{done.stdout[-3000:]}")
+    return rows, wall, done.stdout
+
+
+def table(rows: list[dict]) -> str:
+    header = f"{'path':78s} {'analogue':>10s} {'baseline':>10s} {'ratio':>8s} {'compile':>8s}  goal"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        compile_s = "" if r["compile_s"] is None else f"{r['compile_s']:.1f} s"
+        lines.append(f"{r['path'][:78]:78s} {r['analogue_s']:9.4f}s {r['baseline_s']:9.4f}s "
+                     f"{r['ratio']:8.2f} {compile_s:>8s}  {r['goal']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run these only")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="per benchmark [s]")
+    parser.add_argument("--out", type=Path, default=Path("results/benchmarks.json"))
+    args = parser.parse_args(argv)
+    rows, walls = [], {}
+    for name in args.only or BENCHMARKS:
+        print(f"running bench_{name}.py{' --quick' if args.quick else ''} ...", flush=True)
+        result, wall, _ = run(name, args.quick, args.timeout)
+        rows += [{"benchmark": name, **r} for r in result]
+        walls[name] = wall
+    print()
+    print(table(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"quick": args.quick, "wall_s": walls, "rows": rows},
+                                   indent=2))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

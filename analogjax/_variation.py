@@ -196,20 +196,19 @@ class TqdmProgressMeter(AbstractProgressMeter):
         state.close()
 
 
-def _check_chip_outputs(fn, key) -> None:
-    """``fn(chip_key)`` must return a numeric array (or number) or a dict of them."""
+def _lower_checking_outputs(run_chunk, key, indices):
+    """Lower the chunk program (one trace of ``fn``), with a TypeError naming ``fn`` unless
+    it returns a numeric array (or number) or a dict of them per chip."""
+    message = "fn must return an array or a dict of arrays (numbers) per chip"
     try:
-        out = jax.eval_shape(fn, chip_key(key, 0))
+        lowered = run_chunk.lower(key, indices)
     except TypeError as error:
-        raise TypeError(f"fn must return an array or a dict of arrays (numbers) per chip; "
-                        f"calling it failed: {error}") from None
-    leaves = jax.tree_util.tree_leaves(out)
-    if not leaves or not all(
-            hasattr(leaf, "dtype") and (jnp.issubdtype(leaf.dtype, jnp.number)
-                                        or jnp.issubdtype(leaf.dtype, jnp.bool_))
-            for leaf in leaves):
-        raise TypeError(f"fn must return an array or a dict of arrays (numbers) per chip; "
-                        f"got {out!r}")
+        raise TypeError(f"{message}; calling it failed: {error}") from None
+    leaves = jax.tree_util.tree_leaves(lowered.out_info)
+    if not leaves or not all(jnp.issubdtype(leaf.dtype, jnp.number)
+                             or jnp.issubdtype(leaf.dtype, jnp.bool_) for leaf in leaves):
+        raise TypeError(f"{message}; got {lowered.out_info!r}")
+    return lowered
 
 
 def chip_key(key: PRNGKeyArray, index) -> PRNGKeyArray:
@@ -272,9 +271,8 @@ def monte_carlo(
         indices = np.arange(start, start + chunk, dtype=np.uint32)  # the last chunk is padded
         return jax.make_array_from_callback((chunk,), sharding, lambda s: indices[s])
 
-    _check_chip_outputs(fn, key)
     start_time = time.perf_counter()
-    compiled = run_chunk.lower(key, shard(0)).compile()
+    compiled = _lower_checking_outputs(run_chunk, key, shard(0)).compile()
     compile_time = time.perf_counter() - start_time
     outputs = []
     start_time = time.perf_counter()

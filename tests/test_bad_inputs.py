@@ -180,6 +180,8 @@ def test_option_types():
                                                             progress_meter=False)),
         ("fn", lambda: aj.variation.monte_carlo(lambda c: "a", key=KEY, n_chips=2,
                                                 progress_meter=aj.variation.NoProgressMeter())),
+        ("fn", lambda: aj.variation.monte_carlo(lambda c: None, key=KEY, n_chips=2,
+                                                progress_meter=aj.variation.NoProgressMeter())),
     ]:
         _raises_naming(name, lambda _, call=call: call(), None)
 

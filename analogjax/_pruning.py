@@ -38,15 +38,26 @@ def _largest(values: Array, eligible: Bool[Array, "..."], count) -> Bool[Array, 
     bits = jnp.where(ok, bits, -1)
     k = jnp.minimum(jnp.asarray(count, jnp.int32), jnp.sum(ok, dtype=jnp.int32))
 
+    # Counts summed in float32 where exact (< 2**24 entries): XLA vectorises them better.
+    count_dtype = jnp.float32 if flat.size < 2**24 else jnp.int32
+
+    def count(mask):
+        return jnp.sum(mask.astype(count_dtype)).astype(jnp.int32)
+
     def refine(i, kth):
         candidate = kth | jnp.left_shift(jnp.int32(1), 30 - i)
-        return jnp.where(jnp.sum(bits >= candidate, dtype=jnp.int32) >= k, candidate, kth)
+        return jnp.where(count(bits >= candidate) >= k, candidate, kth)
 
     kth = jax.lax.fori_loop(0, 31, refine, jnp.int32(0))
     above = bits > kth
     ties = bits == kth
-    needed = k - jnp.sum(above, dtype=jnp.int32)
-    chosen = above | (ties & (jnp.cumsum(ties, dtype=jnp.int32) <= needed))
+    needed = k - count(above)
+    # Break ties by position only when some tied entries must be left out (a cumsum
+    # costs as much as the whole select).
+    chosen = jax.lax.cond(
+        count(ties) > needed,
+        lambda: above | (ties & (jnp.cumsum(ties, dtype=jnp.int32) <= needed)),
+        lambda: above | ties)
     return (chosen & (k > 0)).reshape(values.shape)
 
 

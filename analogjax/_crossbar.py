@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -200,8 +201,8 @@ class Crossbar(eqx.Module):
                             for c in range(n_col))
             if adc_range.needs_calibration_read:
                 if calibration_inputs is None:
-                    x = jax.random.normal(jax.random.key(adc_range.seed),
-                                          (adc_range.samples, in_features), cells.g.dtype)
+                    x = _calibration_pattern(adc_range.seed, adc_range.samples, in_features,
+                                             jnp.dtype(cells.g.dtype).name)
                 else:
                     x = jnp.asarray(calibration_inputs, cells.g.dtype)
                     if x.ndim != 2 or x.shape[1] != in_features or x.shape[0] == 0:
@@ -225,6 +226,14 @@ class Crossbar(eqx.Module):
             out_features=out_features,
             in_features=in_features,
         )
+
+
+@functools.lru_cache(maxsize=32)
+def _calibration_pattern(seed: int, samples: int, in_features: int, dtype: str) -> Array:
+    """The default calibration inputs: ``samples`` i.i.d. N(0, 1) vectors from ``seed``,
+    computed once (a constant of every program that uses them, not redrawn per call)."""
+    with jax.ensure_compile_time_eval():
+        return jax.random.normal(jax.random.key(seed), (samples, in_features), dtype)
 
 
 class AnalogMatrices(eqx.Module):

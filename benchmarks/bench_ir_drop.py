@@ -1,10 +1,11 @@
-"""Exact IR drop: analogjax (chain-preconditioned CG, jitted, float64) vs
+"""Exact IR drop: analogjax (CG on the bit-line voltages, word lines eliminated exactly, jitted,
+float64) vs
 ``scipy.sparse.linalg.spsolve`` on the same nodal matrix (issue: IR drop).
 
 128×128 and 256×256 arrays (log-uniform 1 kΩ–100 kΩ cells, 1 Ω wire segments, as the SPICE
 references), 32 input vectors, same process. Accuracy: both against each other and the
-maximum KCL residual. Then a 512×512 array with 32 inputs (goal: < 10 s on CPU). Prints the
-speed-ups last (goal: >= 5x at 128×128). Needs scipy (``pip install -e ".[bench]"``).
+maximum KCL residual. Then a 512×512 array with 32 inputs (goal: < 5 s on CPU). Prints the
+speed-ups last (goal: >= 5x at 256×256). Needs scipy (``pip install -e ".[bench]"``).
 
     python benchmarks/bench_ir_drop.py
 """

@@ -63,6 +63,8 @@ def test_kirchhoff_non_square_with_driver_sense_and_access_resistances():
         cg = _solve(g, v, 2.0, 0.5, "cg", **kwargs)
         np.testing.assert_allclose(cg.currents, direct.currents, rtol=1e-8)
         np.testing.assert_allclose(cg.v_bit, direct.v_bit, rtol=1e-8, atol=1e-14)
+        # the word lines, eliminated from CG's unknowns, are recovered exactly
+        np.testing.assert_allclose(cg.v_word, direct.v_word, rtol=1e-8, atol=1e-14)
         # KCL residual of the nodal system at every node, relative to the drive currents
         net = _network(g, 2.0, 0.5, 3.0, 5.0, 2e3)
         for i in range(v.shape[0]):

@@ -300,15 +300,26 @@ class ResistiveDevice(AbstractDevice):
         shape, dtype = jnp.shape(g_target), jnp.result_type(g_target, float)
         g_target = jnp.asarray(g_target, dtype)
         g = self.snap_to_levels(g_target)
-        z_min, z_max = _rng.normal(k_window, (2, *shape), dtype)
+        # Draws whose effect is zero by construction (a concrete zero rate, not a traced one)
+        # are skipped: the same cells (to rounding), fewer random draws per cell.
+        if _is_zero(self.window_variation):
+            z_min = z_max = jnp.zeros(shape, dtype)
+        else:
+            z_min, z_max = _rng.normal(k_window, (2, *shape), dtype)
         cell_g_min = jnp.maximum(self.g_min * (1 + self.window_variation * z_min), 0.0)
         cell_g_max = jnp.maximum(self.g_max * (1 + self.window_variation * z_max), cell_g_min)
         g = clip_keep_gradient(g, cell_g_min, cell_g_max)
         g = jnp.maximum(self.program_noise.sample(g, key=k_program), 0.0)
-        u = _rng.uniform(k_stuck, shape, dtype)
-        g = jnp.where(u < self.stuck_at_min_rate, cell_g_min, g)
-        g = jnp.where(u > 1 - self.stuck_at_max_rate, cell_g_max, g)
+        if not (_is_zero(self.stuck_at_min_rate) and _is_zero(self.stuck_at_max_rate)):
+            u = _rng.uniform(k_stuck, shape, dtype)  # in (0, 1): a zero rate sticks nothing
+            g = jnp.where(u < self.stuck_at_min_rate, cell_g_min, g)
+            g = jnp.where(u > 1 - self.stuck_at_max_rate, cell_g_max, g)
         return ProgrammedCells(g=g, nu=self.drift.sample(g_target, g, key=k_drift))
+
+
+def _is_zero(value) -> bool:
+    """True when ``value`` is a concrete (not traced) zero."""
+    return is_concrete(value) and bool(np.all(np.asarray(value) == 0))
 
 
 class FormedDevice(AbstractDevice):

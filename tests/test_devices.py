@@ -128,6 +128,21 @@ def test_window_variation():
     assert_mean_std(g, 2 * uS, 0.1 * 2 * uS)
 
 
+def test_zero_rates_skip_their_draws_with_the_same_result():
+    """A concrete zero window variation or stuck rate skips its random draws; the cells are
+    those of the same device with the zeros traced (drawn, with no effect), to rounding (the
+    compiler may fuse the two programs differently: measured <= 1 ulp)."""
+    device = aj.presets.pcm_like()
+    assert device.window_variation == 0 and device.stuck_at_min_rate == 0
+    traced = eqx.tree_at(lambda d: (d.window_variation, d.stuck_at_min_rate,
+                                    d.stuck_at_max_rate), device, (jnp.zeros(()),) * 3)
+    g_target = jnp.linspace(0.0, 25 * uS, 64)
+    run = eqx.filter_jit(lambda d, key: d.program(g_target, key=key))
+    skipped, drawn = run(device, jax.random.key(8)), run(traced, jax.random.key(8))
+    np.testing.assert_allclose(skipped.g, drawn.g, rtol=1e-6)
+    np.testing.assert_allclose(skipped.nu, drawn.nu, rtol=1e-6)
+
+
 def test_drift_law_and_exponent_statistics():
     device = aj.ResistiveDevice(g_min=1 * uS, g_max=25 * uS,
                                 drift=aj.PowerLawDrift(nu_mean=0.06, nu_std=0.01, t0=20.0))

@@ -50,6 +50,16 @@ def test_supermask_keeps_exact_fraction_with_straight_through_gradient(scores):
     assert np.abs(scores).max() <= bound and np.abs(scores).max() > 0.9 * bound
 
 
+def test_supermask_ties_are_broken_by_position():
+    # 6 of 10 kept: the 4 largest, then 2 of the 4 tied entries (the first two by position)
+    scores = jnp.array([0.9, 0.5, 0.1, 0.5, 0.8, 0.5, 0.7, 0.6, 0.5, 0.2])
+    np.testing.assert_array_equal(aj.pruning.supermask(scores, 0.6),
+                                  [1, 1, 0, 1, 1, 0, 1, 1, 0, 0])
+    # every tied entry fits: all kept, no position break needed
+    np.testing.assert_array_equal(aj.pruning.supermask(scores, 0.8),
+                                  [1, 1, 0, 1, 1, 1, 1, 1, 1, 0])
+
+
 def test_formed_layer_statistics_and_rescaling():
     """Formed and RESET conductances follow the device's distributions (within 5 s.e.);
     the rescaling makes the kept weights' mean |W| = sqrt(2 / (keep fan_in))."""

@@ -4,6 +4,7 @@ collected by ``run_all.py`` (each script still prints its own human-readable lin
 from __future__ import annotations
 
 import json
+import time
 
 import jax
 
@@ -18,3 +19,11 @@ def report(path: str, analogue_s: float, baseline_s: float, goal: str, *,
            "platform": jax.devices()[0].platform}
     print("RESULT " + json.dumps(row), flush=True)
     return row
+
+
+def compile_seconds(jitted, *args) -> float:
+    """Time [s] to trace, lower and compile ``jitted`` (a ``jax.jit`` or ``eqx.filter_jit``
+    function) for ``args``; the call cache then holds the program."""
+    start = time.perf_counter()
+    jitted.lower(*args).compile()
+    return time.perf_counter() - start

@@ -17,7 +17,7 @@ import argparse
 import diffrax
 import jax
 import jax.random as jr
-from _common import report
+from _common import compile_seconds, report
 
 import analogjax as aj
 from analogjax import circuits, models, solvers
@@ -45,6 +45,7 @@ def main():
                                                 solver=diffrax.Euler()).final)
     run_heun = jax.jit(lambda k: analog.sample(n, key=k, steps=evaluations // 2).final)
     key = jr.key(2)
+    compile_s = compile_seconds(run_heun, key)
     _, t_digital = models.timed(run_digital, key)
     _, t_heun = models.timed(run_heun, key)
     _, t_euler = models.timed(run_euler, key)
@@ -52,9 +53,10 @@ def main():
     print(f"digital Euler-Maruyama:            {t_digital:8.3f} s")
     print(f"analogue, Euler ({evaluations} steps):     {t_euler:8.3f} s  "
           f"({t_euler / t_digital:.2f}x)")
-    print(f"analogue, Heun ({evaluations // 2} steps):       {t_heun:8.3f} s")
+    print(f"analogue, Heun ({evaluations // 2} steps):       {t_heun:8.3f} s "
+          f"(compile {compile_s:.1f} s)")
     report(f"analogue diffusion sampler (Heun) / digital, {evaluations} evaluations", t_heun,
-           t_digital, "<= 1.5")
+           t_digital, "<= 1.5", compile_s=compile_s)
     print(f"ratio analogue (Heun, noise on, same evaluations) / digital: "
           f"{t_heun / t_digital:.2f}")
 

@@ -10,6 +10,7 @@ from . import (
     pruning as pruning,
     variation as variation,
 )
+from ._conv import Convolution as Convolution, ProgrammedConv as ProgrammedConv
 from ._converters import (
     ADC as ADC,
     DAC as DAC,

@@ -23,6 +23,7 @@ from ._crossbar import (
     AnalogMatrices as AnalogMatrices,
     Crossbar as Crossbar,
     ProgrammedCrossbar as ProgrammedCrossbar,
+    Read as Read,
 )
 from ._devices import (
     AbstractDevice as AbstractDevice,
@@ -36,6 +37,16 @@ from ._devices import (
     RelaxationDrift as RelaxationDrift,
     ResistiveDevice as ResistiveDevice,
     round_ste as round_ste,
+)
+from ._layers import (
+    AnalogConv as AnalogConv,
+    AnalogLinear as AnalogLinear,
+    ProgrammedLinear as ProgrammedLinear,
+    convert as convert,
+    evaluate as evaluate,
+    find_layers as find_layers,
+    program as program,
+    read as read,
 )
 from ._mapping import (
     AbstractMapping as AbstractMapping,
@@ -67,7 +78,8 @@ from ._noise import (
     WhiteReadNoise as WhiteReadNoise,
 )
 from ._training import (
-    AnalogLinear as AnalogLinear,
+    AbstractTrainingNoise as AbstractTrainingNoise,
+    HardwareAwareTraining as HardwareAwareTraining,
     WeightNoise as WeightNoise,
     inject_weight_noise as inject_weight_noise,
 )

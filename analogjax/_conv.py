@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from ._crossbar import Crossbar, ProgrammedCrossbar
+from ._crossbar import Crossbar, ProgrammedCrossbar, Read
 from ._validation import check_int, check_key
 
 
@@ -109,9 +109,11 @@ class Convolution(eqx.Module):
             feature_group_count=self.groups)
 
     def program(self, crossbar: Crossbar, kernel: Float[ArrayLike, "out cin *k"], *,
-                key: PRNGKeyArray | None = None) -> ProgrammedConv:
+                key: PRNGKeyArray | None = None, bias: Float[ArrayLike, " out"] | None = None
+                ) -> ProgrammedConv:
         """Program ``kernel`` onto ``crossbar`` arrays: each group's unrolled matrix is a
-        chip of its own (its own tiles, programmed with its own key)."""
+        chip of its own (its own tiles, programmed with its own key). ``bias`` stays
+        digital."""
         kernel = jnp.asarray(kernel)
         if kernel.ndim != 2 + len(self.kernel_size):
             raise ValueError(f"kernel must have shape (out, in / groups, *{self.kernel_size}); "
@@ -123,32 +125,56 @@ class Convolution(eqx.Module):
         else:
             chips = jax.vmap(lambda w, k: crossbar.program(w, key=k))(
                 matrices, jr.split(key, self.groups))
-        return ProgrammedConv(self, chips)
+        if bias is not None:
+            bias = jnp.asarray(bias)
+            if bias.shape != (kernel.shape[0],):
+                raise ValueError(f"bias must have shape ({kernel.shape[0]},); got {bias.shape}")
+        return ProgrammedConv(self, chips, bias)
 
 
 class ProgrammedConv(eqx.Module):
     """A convolution kernel programmed onto crossbars: a chip instance (a pytree). Each call
     reads every patch once through its group's arrays (DAC, read noise, ADC, IR drop as the
-    crossbar has them)."""
+    crossbar has them); the bias, if any, is added digitally (as on chips)."""
 
     convolution: Convolution
     chips: ProgrammedCrossbar
     """One programmed matrix per group, stacked on a leading axis."""
+    bias: Float[Array, " out"] | None = None
+    read: Read | None = None
+    """The read time and noise keys bound by :func:`analogjax.read` (used when the call
+    passes no ``key``)."""
 
-    def __call__(self, x: Float[ArrayLike, "N C *spatial"], *, key: PRNGKeyArray | None = None,
-                 t: float | ArrayLike | None = None) -> Float[Array, "N out *spatial_out"]:
-        """The analogue convolution of ``x`` read ``t`` seconds after programming (fresh
-        read noise from ``key``)."""
+    def __call__(self, x: Float[ArrayLike, "*N C *spatial"], *, key: PRNGKeyArray | None = None,
+                 t: float | ArrayLike | None = None) -> Float[Array, "*N out *spatial_out"]:
+        """The analogue convolution of ``x`` (one image ``(C, *spatial)``, as
+        ``equinox.nn.Conv`` takes, or a batch ``(N, C, *spatial)``) read ``t`` seconds after
+        programming with fresh read noise from ``key``; without ``key``, read as the bound
+        :class:`Read` says (or noise-free, at the drift reference time, if none is bound)."""
         x = jnp.asarray(x)
         dims = len(self.convolution.kernel_size)
-        if x.ndim != 2 + dims:
-            raise ValueError(f"x must have shape (N, C, {dims} spatial axes); got {x.shape}")
+        if x.ndim not in (1 + dims, 2 + dims):
+            raise ValueError(f"x must have shape ([N,] C, {dims} spatial axes); got {x.shape}")
+        single = x.ndim == 1 + dims
+        x = x[None] if single else x
+        channels = self.convolution.groups * self.chips.in_features // self.convolution.window
+        if x.shape[1] != channels:
+            raise ValueError(f"x must have {channels} channels (axis {0 if single else 1}); got "
+                             f"shape {x.shape[1:] if single else x.shape}")
         check_key("key", key, required=False)
-        patches, spatial = self.convolution.patches(x)
-        read = lambda chip, xg, k: chip(xg, key=k, t=t)  # noqa: E731
-        if key is None:
-            y = jax.vmap(lambda chip, xg: read(chip, xg, None))(self.chips, patches)
+        groups = self.convolution.groups
+        if key is not None:
+            noisy = self.chips.crossbar.device.has_read_noise
+            k_white, k_frozen = jr.split(key) if noisy else (None, None)
+            read = Read(t, k_frozen, k_white)
         else:
-            y = jax.vmap(read)(self.chips, patches, jr.split(key, self.convolution.groups))
+            read = self.read if self.read is not None else Read(t, None, None)
+        split = lambda k: None if k is None else jr.split(k, groups)  # noqa: E731
+        patches, spatial = self.convolution.patches(x)
+        y = jax.vmap(lambda chip, xg, kf, kw: Read(read.t, kf, kw)(chip, xg))(
+            self.chips, patches, split(read.frozen_key), split(read.white_key))
         y = jnp.swapaxes(y, 0, 1).reshape(x.shape[0], *spatial, -1)  # (N, *out, groups·gout)
-        return jnp.moveaxis(y, -1, 1)
+        y = jnp.moveaxis(y, -1, 1)
+        if self.bias is not None:
+            y = y + self.bias.reshape(-1, *(1,) * dims).astype(y.dtype)
+        return y[0] if single else y

@@ -422,15 +422,38 @@ class ProgrammedCrossbar(eqx.Module):
         the conductances at time ``t`` with this read time's frozen noise → the bit-line
         currents (Ohm and Kirchhoff, or nodal analysis with wires) plus white read noise →
         the ADC → digital scaling back to weight units and the sum over tiles and slices."""
-        x_dtype = jnp.asarray(x).dtype
-        x, batch_shape = self._check_inputs(x)
         check_key("key", key, required=False)
-        xbar = self.crossbar
-        noisy = xbar.device.has_read_noise
+        noisy = self.crossbar.device.has_read_noise
         if noisy and key is None:
             raise ValueError("key is required: the device has read noise (drawn per read); "
                              "pass key=jax.random.key(…)")
         k_white, k_frozen = jax.random.split(key) if noisy else (None, None)
+        return self.read(x, white_key=k_white, frozen_key=k_frozen, t=t)
+
+    def read(
+        self,
+        x: Float[ArrayLike, "... in"],
+        *,
+        white_key: PRNGKeyArray | None,
+        frozen_key: PRNGKeyArray | None,
+        t: float | ArrayLike | None = None,
+    ) -> Float[Array, "... out"]:
+        """The read of :meth:`__call__` with its two noise time scales keyed separately:
+        ``frozen_key`` draws the frozen noise of read time ``t`` (reuse it to read the same
+        frozen state, e.g. for every example of a test set), ``white_key`` the white noise
+        of each vector and bit slice (counter-based: vector ``b`` of a batch gets the same
+        draw whatever the batch size). Both keys are needed when the device has read
+        noise."""
+        x_dtype = jnp.asarray(x).dtype
+        x, batch_shape = self._check_inputs(x)
+        check_key("white_key", white_key, required=False)
+        check_key("frozen_key", frozen_key, required=False)
+        xbar = self.crossbar
+        noisy = xbar.device.has_read_noise
+        if noisy and (white_key is None or frozen_key is None):
+            raise ValueError("white_key and frozen_key are required: the device has read "
+                             "noise (drawn per read); pass jax.random.key(…) for each")
+        k_white, k_frozen = (white_key, frozen_key) if noisy else (None, None)
         region = self._region()
         n_row, rows, n_col, n_out = region.shape
         v, x_scale, slice_weights = xbar._word_line_voltages(x, n_row, rows)
@@ -535,3 +558,19 @@ def _drift_compensation(g_eff_t0: Array, g_eff_t: Array) -> Float[Array, "R C 1"
     total_t = jnp.sum(jnp.abs(g_eff_t), axis=(1, 3))
     ratio = jnp.where(total_t > 0, total_t0 / jnp.where(total_t > 0, total_t, 1), 1)
     return jax.lax.stop_gradient(ratio)[..., None]
+
+
+class Read(eqx.Module):
+    """One read time of a programmed layer inside a whole-network chip (bound by
+    :func:`analogjax.read`): the time ``t`` [s] after programming and the keys of its frozen
+    noise (one draw for the read time, shared by every vector) and its white noise (per
+    vector). Keys are None for noise-free devices."""
+
+    t: float | Float[Array, ""] | None
+    frozen_key: PRNGKeyArray | None
+    white_key: PRNGKeyArray | None
+
+    def __call__(self, chip: ProgrammedCrossbar, x: Float[ArrayLike, "... in"]
+                 ) -> Float[Array, "... out"]:
+        """``chip`` read at this time with these keys."""
+        return chip.read(x, white_key=self.white_key, frozen_key=self.frozen_key, t=self.t)

@@ -1,14 +1,17 @@
-"""Hardware-aware training: weight-noise injection and an analogue equinox layer."""
+"""Hardware-aware training: weight-noise injection, clipping, the literature's recipe for
+converted models."""
 
 from __future__ import annotations
+
+import abc
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+from jaxtyping import PRNGKeyArray, PyTree
 
-from ._crossbar import Crossbar
+from ._layers import map_analog_weights
 from ._validation import check_range
 
 
@@ -43,7 +46,22 @@ def inject_weight_noise(
     return eqx.combine(jax.tree_util.tree_unflatten(treedef, noisy), static)
 
 
-class WeightNoise(eqx.Module):
+class AbstractTrainingNoise(eqx.Module):
+    """What hardware-aware training does at every step: the model of the forward pass is
+    perturbed (:meth:`__call__`, fresh noise per key) and the trained model is projected
+    back onto the allowed weights after each optimiser step (:meth:`project`)."""
+
+    @abc.abstractmethod
+    def __call__(self, tree: PyTree, *, key: PRNGKeyArray,
+                 filter_spec=eqx.is_inexact_array) -> PyTree:
+        """``tree`` as the forward pass of this step sees it."""
+
+    def project(self, tree: PyTree) -> PyTree:
+        """``tree`` after an optimiser step, constrained (default: unchanged)."""
+        return tree
+
+
+class WeightNoise(AbstractTrainingNoise):
     """Multiplicative weight noise for hardware-aware training (the ``weight_noise=`` option
     of every training recipe): :func:`inject_weight_noise` with ``std`` and ``clip``."""
 
@@ -63,36 +81,49 @@ class WeightNoise(eqx.Module):
                                    filter_spec=filter_spec)
 
 
-class AnalogLinear(eqx.Module):
-    """A linear layer whose matrix–vector product runs on a programmed crossbar.
+class HardwareAwareTraining(AbstractTrainingNoise):
+    """Hardware-aware training of a converted model's analogue layers (Joshi et al., "Accurate
+    deep neural network inference using computational phase-change memory", Nat. Commun. 11,
+    2473 (2020); Rasch et al., "Hardware-aware training for large-scale and diverse deep
+    learning inference workloads using in-memory computing-based accelerators", Nat. Commun.
+    14, 5282 (2023)): at each forward pass every analogue layer's weights get additive
+    Gaussian noise with σ = ``noise``·max|W| of the layer (a fresh draw per step, shared by
+    the batch; gradients pass to the clean weights), and after each optimiser step the
+    weights are clipped to ±``clip``·σ_W of their layer, which keeps outliers from setting
+    the conductance range (every layer is mapped so that its largest |W| is the largest
+    conductance). Digital layers are untouched. At inference, pair it with
+    ``Crossbar(drift_compensation=True)`` (global drift compensation, as both papers do).
 
-    ``layer(x, key=k)`` programs the weights (programming noise, variation, faults) and reads
-    them once (read noise), both differentiably, so training through it is hardware-aware.
-    For deployment, program once with :meth:`program` and call the chip many times.
-    The bias is added digitally.
-    """
+    The form follows the papers; the defaults are assumed — the papers tune both to the
+    device (the injected noise to its programming noise), so sweep them for yours."""
 
-    weight: Float[Array, "out in"]
-    bias: Float[Array, " out"] | None
-    crossbar: Crossbar
-    in_features: int = eqx.field(static=True)
-    out_features: int = eqx.field(static=True)
+    noise: float = 0.03
+    """σ of the injected noise relative to each layer's max |W| (assumed), >= 0."""
+    clip: float | None = 2.5
+    """Weights clipped to ±clip·std(W) of their layer after each step (assumed), > 0; None:
+    no clipping."""
 
-    def __init__(self, in_features: int, out_features: int, crossbar: Crossbar, *,
-                 use_bias: bool = True, key: PRNGKeyArray):
-        lim = 1 / jnp.sqrt(in_features)
-        k_w, k_b = jr.split(key)
-        self.weight = jr.uniform(k_w, (out_features, in_features), minval=-lim, maxval=lim)
-        self.bias = jr.uniform(k_b, (out_features,), minval=-lim, maxval=lim) if use_bias else None
-        self.crossbar = crossbar
-        self.in_features, self.out_features = in_features, out_features
+    def __check_init__(self):
+        check_range("HardwareAwareTraining.noise", self.noise, lower=0.0)
+        if self.clip is not None:
+            check_range("HardwareAwareTraining.clip", self.clip, lower=0.0, lower_open=True)
 
-    def program(self, *, key: PRNGKeyArray | None):
-        """Program the weights: the chip instance to reuse across reads."""
-        return self.crossbar.program(self.weight, key=key)
+    def __call__(self, tree: PyTree, *, key: PRNGKeyArray, filter_spec=None) -> PyTree:
+        """``tree`` with every analogue layer's weights perturbed (``filter_spec`` is not
+        used: the analogue layers are the ones perturbed)."""
+        del filter_spec
+        def perturb(n, w):
+            scale = jax.lax.stop_gradient(self.noise * jnp.max(jnp.abs(w)))
+            return w + scale * jr.normal(jr.fold_in(key, n), w.shape, w.dtype)
 
-    def __call__(self, x: Float[Array, "... in"], *, key: PRNGKeyArray | None = None,
-                 t: float | None = None) -> Float[Array, "... out"]:
-        k_program, k_read = (None, None) if key is None else jr.split(key)
-        y = self.program(key=k_program)(x, key=k_read, t=t)
-        return y if self.bias is None else y + self.bias
+        return map_analog_weights(perturb, tree)
+
+    def project(self, tree: PyTree) -> PyTree:
+        """Every analogue layer's weights clipped to ±clip·std(W)."""
+        if self.clip is None:
+            return tree
+        def clip(_, w):
+            bound = self.clip * jnp.std(w.astype(jnp.float32)).astype(w.dtype)
+            return jnp.clip(w, -bound, bound)
+
+        return map_analog_weights(clip, tree)

@@ -10,6 +10,7 @@ from ._classifier import (
 from ._data import (
     latency_code as latency_code,
     load_idx as load_idx,
+    load_mnist_5k as load_mnist_5k,
     load_mnist_idx as load_mnist_idx,
     rate_code as rate_code,
 )

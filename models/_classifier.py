@@ -19,11 +19,13 @@ from analogjax.internal import check_finite_array, check_int, check_key, check_r
 from ._fit import fit
 
 
-def _check_data(x, y) -> tuple[Array, Array]:
-    """Inputs ``(n >= 1, features)`` (finite floats) and integer labels ``(n,)``."""
+def _check_data(x, y, flat: bool = True) -> tuple[Array, Array]:
+    """Inputs ``(n >= 1, features)`` (or ``(n >= 1, ...)`` unless ``flat``; finite floats)
+    and integer labels ``(n,)``."""
     x, y = jnp.asarray(x), jnp.asarray(y)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"x must have shape (n >= 1, features); got {x.shape}")
+    if (x.ndim != 2 if flat else x.ndim < 2) or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (n >= 1, features{'' if flat else ', ...'}); got "
+                         f"{x.shape}")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(float)
     if y.shape != (x.shape[0],) or not jnp.issubdtype(y.dtype, jnp.integer):
@@ -53,19 +55,33 @@ def accuracy(logits: Float[Array, "n classes"], labels: Int[Array, " n"]) -> Arr
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
 
 
-def accuracy_over_time(model: aj.Network, crossbar: aj.Crossbar, x: Float[ArrayLike, "n in"],
-                       y: Int[ArrayLike, " n"], times: Sequence[float]):
+def accuracy_over_time(model: aj.Network | eqx.Module, crossbar: aj.Crossbar | None,
+                       x: Float[ArrayLike, "n ..."], y: Int[ArrayLike, " n"],
+                       times: Sequence[float], *, per_example: bool = False):
     """The per-chip function of a variation study: program ``model`` onto one chip (from the
     chip's key) and return its accuracy on ``(x, y)`` read at each time [s] after
-    programming, each read with its own read noise: ``{"accuracy": (len(times),)}``."""
+    programming, each read with its own read noise: ``{"accuracy": (len(times),)}``.
+
+    ``model`` is a :class:`~analogjax.Network` (programmed onto ``crossbar``) or a converted
+    model (:func:`analogjax.convert`; its layers carry their hardware, ``crossbar`` is None),
+    which with ``per_example`` takes one example per call."""
     x, y, times = jnp.asarray(x), jnp.asarray(y), jnp.asarray(times, float)
+    if isinstance(model, aj.Network) != (crossbar is not None):
+        raise ValueError("crossbar must be given for a Network and None for a converted "
+                         "model (its layers carry their hardware)")
 
     def per_chip(key: PRNGKeyArray) -> dict[str, Array]:
         k_program, k_read = jr.split(key)
-        chip = model.program(crossbar, key=k_program)
+        if crossbar is not None:
+            chip = model.program(crossbar, key=k_program)
+            logits = lambda k, t: chip(x, key=k, t=t)  # noqa: E731
+        else:
+            chip = aj.program(model, key=k_program)
+            logits = lambda k, t: (aj.evaluate(chip, x, key=k, t=t) if per_example  # noqa: E731
+                                   else aj.read(chip, key=k, t=t)(x))
 
         def at(i):
-            return accuracy(chip(x, key=jr.fold_in(k_read, i), t=times[i]), y)
+            return accuracy(logits(jr.fold_in(k_read, i), times[i]), y)
 
         return {"accuracy": jax.vmap(at)(jnp.arange(times.shape[0]))}
 
@@ -74,23 +90,28 @@ def accuracy_over_time(model: aj.Network, crossbar: aj.Crossbar, x: Float[ArrayL
 
 def train_classifier(
     model: eqx.Module,
-    x: Float[Array, "n in"],
+    x: Float[Array, "n ..."],
     y: Int[Array, " n"],
     *,
     key: PRNGKeyArray,
     steps: int = 1500,
     batch_size: int = 128,
     optimiser: optax.GradientTransformation | None = None,
-    weight_noise: aj.WeightNoise | None = aj.WeightNoise(std=0.1, clip=0.2),
+    weight_noise: aj.AbstractTrainingNoise | None = aj.WeightNoise(std=0.1, clip=0.2),
+    per_example: bool = False,
 ) -> tuple[eqx.Module, Array]:
     """Train any classifier ``model(x) → logits`` (an equinox module).
 
     Noise-aware training: ``optimiser`` (default Adam, 3e-3) on cross-entropy through
-    :func:`fit` (one ``lax.scan``), every weight and bias perturbed by ``weight_noise`` at
-    each step (None: conventional training). Returns the model and the loss per step."""
+    :func:`fit` (one ``lax.scan``), the model perturbed by ``weight_noise`` at each step
+    (:class:`~analogjax.WeightNoise`: every weight and bias;
+    :class:`~analogjax.HardwareAwareTraining`: the analogue layers of a converted model, then
+    clipped after each step; None: conventional training). ``per_example``: the model takes
+    one example (``vmap`` over the batch, as equinox models are written). Returns the model
+    and the loss per step."""
     check_int("steps", steps, lower=1)
     check_key("key", key)
-    x, y = _check_data(x, y)
+    x, y = _check_data(x, y, flat=False)
     check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
     optimiser = optax.adam(3e-3) if optimiser is None else optimiser
     params, static = eqx.partition(model, eqx.is_inexact_array)
@@ -101,9 +122,14 @@ def train_classifier(
         m = eqx.combine(params, static)
         if weight_noise is not None:
             m = weight_noise(m, key=k_noise)
-        return optax.softmax_cross_entropy_with_integer_labels(m(x[idx]), y[idx]).mean()
+        logits = jax.vmap(m)(x[idx]) if per_example else m(x[idx])
+        return optax.softmax_cross_entropy_with_integer_labels(
+            logits.astype(jnp.float32), y[idx]).mean()
 
-    params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps)
+    def project(params):
+        return eqx.partition(weight_noise.project(eqx.combine(params, static)),
+                             eqx.is_inexact_array)[0]
+
+    params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps,
+                         project=None if weight_noise is None else project)
     return eqx.combine(params, static), losses
-
-

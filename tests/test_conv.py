@@ -84,4 +84,6 @@ def test_bad_geometry():
         conv.program(IDEAL, jnp.ones((4, 1, 2)))
     chip = conv.program(IDEAL, jnp.ones((4, 1, 3)))
     with pytest.raises(ValueError, match="x must have shape"):
-        chip(jnp.ones((2, 8)))
+        chip(jnp.ones((8,)))
+    with pytest.raises(ValueError, match="x must have 2 channels"):
+        chip(jnp.ones((3, 8)))

@@ -167,9 +167,10 @@ LAYERS = {
     "network_mlp_bias_on_chip": (
         _mlp(), lambda n, k: n.program(_LAYER_XBAR, key=k, bias_on_chip=True), (4, 6)),
     "network_conv": (_conv(), lambda n, k: n.program(_LAYER_XBAR, key=k), (4, 16)),
-    "analog_linear": (aj.AnalogLinear(6, 3, _LAYER_XBAR, key=jr.key(8)),
-                      lambda m, k: lambda x, key, t=None: m(x, key=jr.fold_in(k, 1), t=t),
-                      (4, 6)),
+    "analog_linear": (aj.AnalogLinear.init(6, 3, _LAYER_XBAR, key=jr.key(8)),
+                      lambda m, k: m.program(key=k), (4, 6)),
+    "analog_conv": (aj.convert(eqx.nn.Conv1d(2, 3, 3, padding=1, key=jr.key(8)), _LAYER_XBAR),
+                    lambda m, k: m.program(key=k), (4, 2, 3)),
     "formed_layer": (jr.normal(jr.key(9), (3, 6)), _formed, (4, 6)),
 }
 

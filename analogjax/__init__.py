@@ -45,6 +45,7 @@ from ._layers import (
     convert as convert,
     evaluate as evaluate,
     find_layers as find_layers,
+    layer_inputs as layer_inputs,
     program as program,
     read as read,
 )

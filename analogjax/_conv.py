@@ -26,6 +26,16 @@ def _as_tuple(name: str, value: int | Sequence[int], dims: int) -> tuple[int, ..
     return values
 
 
+MAX_CALIBRATION_VECTORS = 4096
+"""Calibration reads of a layer use at most this many input vectors (evenly spaced)."""
+
+
+def subsample(x: Float[Array, "M n"]) -> Float[Array, "m n"]:
+    """At most :data:`MAX_CALIBRATION_VECTORS` rows of ``x``, evenly spaced."""
+    stride = -(-x.shape[0] // MAX_CALIBRATION_VECTORS)
+    return x[::stride]
+
+
 class Convolution(eqx.Module):
     """The geometry of a ``d``-dimensional convolution (``d = len(kernel_size)``): channel
     first, as ``jax.lax.conv_general_dilated``'s defaults — inputs ``(N, C, *spatial)``,
@@ -109,22 +119,26 @@ class Convolution(eqx.Module):
             feature_group_count=self.groups)
 
     def program(self, crossbar: Crossbar, kernel: Float[ArrayLike, "out cin *k"], *,
-                key: PRNGKeyArray | None = None, bias: Float[ArrayLike, " out"] | None = None
+                key: PRNGKeyArray | None = None, bias: Float[ArrayLike, " out"] | None = None,
+                calibration_inputs: Float[ArrayLike, "N C *spatial"] | None = None
                 ) -> ProgrammedConv:
         """Program ``kernel`` onto ``crossbar`` arrays: each group's unrolled matrix is a
         chip of its own (its own tiles, programmed with its own key). ``bias`` stays
-        digital."""
+        digital. ``calibration_inputs`` (images) set the ADC ranges from their patches (at
+        most ``MAX_CALIBRATION_VECTORS``, evenly spaced); default: the ADC range's own
+        pattern."""
         kernel = jnp.asarray(kernel)
         if kernel.ndim != 2 + len(self.kernel_size):
             raise ValueError(f"kernel must have shape (out, in / groups, *{self.kernel_size}); "
                              f"got {kernel.shape}")
         check_key("key", key, required=False)
         matrices = self.unroll(kernel)
-        if key is None:
-            chips = jax.vmap(lambda w: crossbar.program(w))(matrices)
-        else:
-            chips = jax.vmap(lambda w, k: crossbar.program(w, key=k))(
-                matrices, jr.split(key, self.groups))
+        calibration = None
+        if calibration_inputs is not None:
+            calibration = jax.vmap(subsample)(self.patches(jnp.asarray(calibration_inputs))[0])
+        keys = None if key is None else jr.split(key, self.groups)
+        chips = jax.vmap(lambda w, k, c: crossbar.program(w, key=k, calibration_inputs=c))(
+            matrices, keys, calibration)
         if bias is not None:
             bias = jnp.asarray(bias)
             if bias.shape != (kernel.shape[0],):

@@ -11,7 +11,7 @@ import jax.random as jr
 from flax import nnx
 from jaxtyping import ArrayLike, PRNGKeyArray
 
-from ._conv import Convolution, ProgrammedConv
+from ._conv import Convolution, ProgrammedConv, subsample
 from ._crossbar import Crossbar, Read
 from ._layers import ProgrammedLinear
 from ._validation import check_key
@@ -91,11 +91,16 @@ class AnalogLinear(nnx.Module):
         self.chip = nnx.data(None)
         self.read = nnx.data(None)
 
-    def _program(self, key) -> ProgrammedLinear:
-        return ProgrammedLinear(self.crossbar.program(self.layer.kernel[...].T, key=key))
+    def _program(self, key, calibration_inputs=None) -> ProgrammedLinear:
+        kernel = self.layer.kernel[...]
+        if calibration_inputs is not None:
+            calibration_inputs = subsample(calibration_inputs.reshape(-1, kernel.shape[0]))
+        return ProgrammedLinear(self.crossbar.program(kernel.T, key=key,
+                                                      calibration_inputs=calibration_inputs))
 
     def __call__(self, inputs):
         if self.chip is None:
+            _record(self, inputs)
             return self.layer(inputs)
         y = eqx.tree_at(lambda m: m.read, self.chip, self.read, is_leaf=lambda x: x is None)(
             inputs)
@@ -114,14 +119,18 @@ class AnalogConv(nnx.Module):
         self.chip = nnx.data(None)
         self.read = nnx.data(None)
 
-    def _program(self, key) -> ProgrammedConv:
+    def _program(self, key, calibration_inputs=None) -> ProgrammedConv:
         dims = len(self.convolution.kernel_size)
         kernel = jnp.moveaxis(self.layer.kernel[...], (-1, -2), (0, 1))  # (out, in/g, *k)
-        assert kernel.ndim == 2 + dims
-        return self.convolution.program(self.crossbar, kernel, key=key)
+        if calibration_inputs is not None:  # channel last → channel first
+            x = calibration_inputs.reshape(-1, *calibration_inputs.shape[-1 - dims:])
+            calibration_inputs = jnp.moveaxis(x, -1, 1)
+        return self.convolution.program(self.crossbar, kernel, key=key,
+                                        calibration_inputs=calibration_inputs)
 
     def __call__(self, inputs):
         if self.chip is None:
+            _record(self, inputs)
             return self.layer(inputs)
         dims = len(self.convolution.kernel_size)
         batch = inputs.shape[:-1 - dims]
@@ -133,6 +142,19 @@ class AnalogConv(nnx.Module):
 
 
 _NNX_ANALOG = (AnalogLinear, AnalogConv)
+
+
+class _Store:
+    """Inputs recorded by an analogue layer while calibration data runs (not a pytree)."""
+
+    def __init__(self):
+        self.inputs = []
+
+
+def _record(layer, inputs):
+    store = getattr(layer, "_calibration_store", None)
+    if store is not None:
+        store.inputs.append(inputs)
 
 
 def _nnx_layers(model: nnx.Module, kinds) -> list[tuple[tuple, str, nnx.Module]]:
@@ -188,17 +210,31 @@ def convert(model: nnx.Module, hardware: Crossbar | Callable[[str, nnx.Module], 
     return model
 
 
-def program(model: nnx.Module, *, key: PRNGKeyArray | None) -> nnx.Module:
+def program(model: nnx.Module, *, key: PRNGKeyArray | None,
+            calibration: ArrayLike | None = None) -> nnx.Module:
     """A chip of the whole converted network: a copy of ``model`` with every analogue layer
-    programmed (layer ``i`` from ``fold_in(key, i)``)."""
+    programmed (layer ``i`` from ``fold_in(key, i)``). ``calibration``: a batch of model
+    inputs whose activations (digital network) set every layer's ADC range (see
+    :func:`analogjax.program`)."""
     check_key("key", key, required=False)
     model = nnx.clone(model)
     analog = _nnx_layers(model, _NNX_ANALOG)
     if not analog:
         raise ValueError("model has no analogue layers; convert it first "
                          "(analogjax.nnx.convert)")
+    inputs = [None] * len(analog)
+    if calibration is not None:
+        for _, _, layer in analog:
+            layer.chip = None
+            layer._calibration_store = _Store()
+        model(jnp.asarray(calibration))
+        inputs = [jnp.concatenate([a.reshape(-1) for a in layer._calibration_store.inputs])
+                  .reshape(-1, *layer._calibration_store.inputs[0].shape[1:])
+                  if layer._calibration_store.inputs else None for _, _, layer in analog]
+        for _, _, layer in analog:
+            del layer._calibration_store
     for n, (_, _, layer) in enumerate(analog):
-        layer.chip = layer._program(None if key is None else jr.fold_in(key, n))
+        layer.chip = layer._program(None if key is None else jr.fold_in(key, n), inputs[n])
         layer.read = None
     return model
 

@@ -21,7 +21,7 @@ import jax.random as jr
 import jax.tree_util as jtu
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
-from ._conv import Convolution, ProgrammedConv
+from ._conv import Convolution, ProgrammedConv, subsample
 from ._crossbar import Crossbar, ProgrammedCrossbar, Read
 from ._validation import check_int, check_key
 
@@ -72,9 +72,16 @@ class AnalogLinear(eqx.Module):
         y = x @ self.weight.T
         return y if self.bias is None else y + self.bias
 
-    def program(self, *, key: PRNGKeyArray | None) -> ProgrammedLinear:
-        """Program the weights: the layer's chip instance."""
-        return ProgrammedLinear(self.crossbar.program(self.weight, key=key), self.bias)
+    def program(self, *, key: PRNGKeyArray | None,
+                calibration_inputs: Float[ArrayLike, "... in"] | None = None
+                ) -> ProgrammedLinear:
+        """Program the weights: the layer's chip instance. ``calibration_inputs`` (any batch
+        shape) set the ADC ranges (see :meth:`Crossbar.program`)."""
+        if calibration_inputs is not None:
+            calibration_inputs = subsample(
+                jnp.asarray(calibration_inputs).reshape(-1, self.in_features))
+        return ProgrammedLinear(self.crossbar.program(
+            self.weight, key=key, calibration_inputs=calibration_inputs), self.bias)
 
 
 class ProgrammedLinear(eqx.Module):
@@ -128,9 +135,17 @@ class AnalogConv(eqx.Module):
             y = y + self.bias.reshape(-1, *(1,) * dims)
         return y[0] if single else y
 
-    def program(self, *, key: PRNGKeyArray | None) -> ProgrammedConv:
-        """Program the kernel: the layer's chip instance."""
-        return self.convolution.program(self.crossbar, self.weight, key=key, bias=self.bias)
+    def program(self, *, key: PRNGKeyArray | None,
+                calibration_inputs: Float[ArrayLike, "... C *spatial"] | None = None
+                ) -> ProgrammedConv:
+        """Program the kernel: the layer's chip instance. ``calibration_inputs`` (images,
+        any batch shape) set the ADC ranges from their patches."""
+        if calibration_inputs is not None:
+            dims = len(self.convolution.kernel_size)
+            x = jnp.asarray(calibration_inputs)
+            calibration_inputs = x.reshape(-1, *x.shape[x.ndim - 1 - dims:])
+        return self.convolution.program(self.crossbar, self.weight, key=key, bias=self.bias,
+                                        calibration_inputs=calibration_inputs)
 
 
 _ANALOG = (AnalogLinear, AnalogConv)
@@ -217,18 +232,61 @@ def map_analog_weights(fn: Callable[[int, Array], Array], model: PyTree) -> PyTr
     return jtu.tree_unflatten(treedef, leaves)
 
 
-def program(model: PyTree, *, key: PRNGKeyArray | None) -> PyTree:
+class _Recorder:
+    """Stands in for an analogue layer while calibration data runs through the digital
+    network: records the layer's inputs, returns its digital output."""
+
+    def __init__(self, layer, store: list):
+        self.layer, self.store = layer, store
+
+    def __call__(self, x, **kwargs):
+        self.store.append(x)
+        return self.layer(x, **kwargs)
+
+
+def layer_inputs(model: PyTree, x: Float[ArrayLike, "N ..."]) -> list[Array | None]:
+    """The inputs every analogue layer (tree order) sees when the digital network runs on
+    each example of ``x`` (``vmap`` over the leading axis): ``(N, calls, ...)`` per layer
+    (every call of a layer used more than once), None for a layer never called."""
+    leaves, _, treedef = _flatten(model, _ANALOG)
+    analog = [i for i, leaf in enumerate(leaves) if isinstance(leaf, _ANALOG)]
+
+    def forward(xi):
+        stores = [[] for _ in analog]
+        recording = list(leaves)
+        for i, store in zip(analog, stores, strict=True):
+            recording[i] = _Recorder(leaves[i], store)
+        jtu.tree_unflatten(treedef, recording)(xi)
+        return [None if not s else s[0][None] if len(s) == 1 else jnp.stack(s)
+                for s in stores]
+
+    # the barrier keeps XLA from constant-folding the whole digital forward pass when the
+    # weights and the data are both constants of a program (seconds of compile time)
+    return jax.vmap(forward)(jax.lax.optimization_barrier(jnp.asarray(x)))
+
+
+def program(model: PyTree, *, key: PRNGKeyArray | None,
+            calibration: Float[ArrayLike, "N ..."] | None = None) -> PyTree:
     """Program every analogue layer of a converted model: a chip of the whole network (the
     model with :class:`ProgrammedLinear` / :class:`~analogjax.ProgrammedConv` layers, a
     pytree). Layer ``i`` (in tree order) is programmed from ``fold_in(key, i)``; ``vmap``
-    over ``key`` programs a batch of chips."""
+    over ``key`` programs a batch of chips.
+
+    ``calibration``: example inputs (leading axis; the model is called per example) whose
+    activations set every layer's ADC range, as chips are calibrated on representative
+    data (the digital network's activations stand in for the analogue ones). Without it
+    each ADC is calibrated on its range's zero-mean pattern, which under-ranges layers whose
+    inputs are all positive (after a ReLU, images): their currents add coherently and clip.
+    """
     check_key("key", key, required=False)
     leaves, _, treedef = _flatten(model, _ANALOG)
     analog = [i for i, leaf in enumerate(leaves) if isinstance(leaf, _ANALOG)]
     if not analog:
         raise ValueError("model has no analogue layers; convert it first (analogjax.convert)")
+    inputs = [None] * len(analog) if calibration is None else layer_inputs(model, calibration)
     for n, i in enumerate(analog):
-        leaves[i] = leaves[i].program(key=None if key is None else jr.fold_in(key, n))
+        leaves[i] = leaves[i].program(key=None if key is None else jr.fold_in(key, n),
+                                      calibration_inputs=inputs[n])
     return jtu.tree_unflatten(treedef, leaves)
 
 

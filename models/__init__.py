@@ -32,6 +32,7 @@ from ._metrics import (
 from ._spiking import (
     EarlyExit as EarlyExit,
     SpikeRun as SpikeRun,
+    SpikingConvArchitecture as SpikingConvArchitecture,
     SpikingTopologyNet as SpikingTopologyNet,
     early_exit as early_exit,
     spike as spike,

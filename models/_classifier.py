@@ -57,14 +57,16 @@ def accuracy(logits: Float[Array, "n classes"], labels: Int[Array, " n"]) -> Arr
 
 def accuracy_over_time(model: aj.Network | eqx.Module, crossbar: aj.Crossbar | None,
                        x: Float[ArrayLike, "n ..."], y: Int[ArrayLike, " n"],
-                       times: Sequence[float], *, per_example: bool = False):
+                       times: Sequence[float], *, per_example: bool = False,
+                       calibration: Float[ArrayLike, "m ..."] | None = None):
     """The per-chip function of a variation study: program ``model`` onto one chip (from the
     chip's key) and return its accuracy on ``(x, y)`` read at each time [s] after
     programming, each read with its own read noise: ``{"accuracy": (len(times),)}``.
 
     ``model`` is a :class:`~analogjax.Network` (programmed onto ``crossbar``) or a converted
     model (:func:`analogjax.convert`; its layers carry their hardware, ``crossbar`` is None),
-    which with ``per_example`` takes one example per call."""
+    which with ``per_example`` takes one example per call; ``calibration`` inputs then set
+    its ADC ranges (:func:`analogjax.program`)."""
     x, y, times = jnp.asarray(x), jnp.asarray(y), jnp.asarray(times, float)
     if isinstance(model, aj.Network) != (crossbar is not None):
         raise ValueError("crossbar must be given for a Network and None for a converted "
@@ -76,7 +78,7 @@ def accuracy_over_time(model: aj.Network | eqx.Module, crossbar: aj.Crossbar | N
             chip = model.program(crossbar, key=k_program)
             logits = lambda k, t: chip(x, key=k, t=t)  # noqa: E731
         else:
-            chip = aj.program(model, key=k_program)
+            chip = aj.program(model, key=k_program, calibration=calibration)
             logits = lambda k, t: (aj.evaluate(chip, x, key=k, t=t) if per_example  # noqa: E731
                                    else aj.read(chip, key=k, t=t)(x))
 
@@ -107,19 +109,25 @@ def train_classifier(
     (:class:`~analogjax.WeightNoise`: every weight and bias;
     :class:`~analogjax.HardwareAwareTraining`: the analogue layers of a converted model, then
     clipped after each step; None: conventional training). ``per_example``: the model takes
-    one example (``vmap`` over the batch, as equinox models are written). Returns the model
-    and the loss per step."""
+    one example (``vmap`` over the batch, as equinox models are written). Half-precision
+    parameters train through float32 master copies and come back in their dtype. Returns
+    the model and the loss per step."""
     check_int("steps", steps, lower=1)
     check_key("key", key)
     x, y = _check_data(x, y, flat=False)
     check_int("batch_size", batch_size, lower=1, upper=x.shape[0])
     optimiser = optax.adam(3e-3) if optimiser is None else optimiser
     params, static = eqx.partition(model, eqx.is_inexact_array)
+    # half-precision parameters train through float32 master copies (mixed precision,
+    # Micikevicius et al., ICLR 2018): float16's range cannot hold Adam's moments
+    dtypes = jax.tree.map(lambda p: p.dtype, params)
+    params = jax.tree.map(lambda p: p.astype(jnp.promote_types(p.dtype, jnp.float32)), params)
+    as_model = lambda p: jax.tree.map(lambda a, d: a.astype(d), p, dtypes)  # noqa: E731
 
     def loss_fn(params, key):
         k_batch, k_noise = jr.split(key)
         idx = jr.choice(k_batch, x.shape[0], (batch_size,), replace=False)
-        m = eqx.combine(params, static)
+        m = eqx.combine(as_model(params), static)
         if weight_noise is not None:
             m = weight_noise(m, key=k_noise)
         logits = jax.vmap(m)(x[idx]) if per_example else m(x[idx])
@@ -132,4 +140,4 @@ def train_classifier(
 
     params, losses = fit(loss_fn, params, optimiser, key=key, steps=steps,
                          project=None if weight_noise is None else project)
-    return eqx.combine(params, static), losses
+    return eqx.combine(as_model(params), static), losses

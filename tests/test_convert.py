@@ -114,6 +114,10 @@ def test_nnx_ideal_hardware_is_the_digital_model(data):
         chip = ajn.program(nnx.merge(graph, state), key=key)
         return ajn.read(chip, key=jr.fold_in(key, 1), t=60.0)(x)
 
+    # 8-bit converters on ideal devices, ADCs calibrated on the activations of a batch
+    eight_bit = ajn.convert(net, aj.Crossbar(aj.IdealDevice(), rows=64, cols=16))
+    calibrated = ajn.read(ajn.program(eight_bit, key=None, calibration=x[::-1]))(x)
+    assert float(jnp.linalg.norm(calibrated - expected) / jnp.linalg.norm(expected)) < 0.03
     y = per_chip(jr.split(jr.key(2), 2))
     assert y.shape == (2, *expected.shape) and bool(jnp.all(jnp.isfinite(y)))
     assert not np.array_equal(y[0], y[1])
@@ -206,6 +210,13 @@ def test_half_precision_models_keep_their_dtype(data, dtype):
     _close(y, reference, 2e-2)
     for g in jax.tree.leaves(eqx.filter(grads, eqx.is_inexact_array)):
         assert g.dtype == dtype and bool(jnp.all(jnp.isfinite(g)))
+    # hardware-aware training keeps the parameters' dtype
+    trained, losses = models.train_classifier(
+        model, x, jnp.arange(5) % 3, key=jr.key(4), steps=3, batch_size=5, per_example=True,
+        weight_noise=aj.HardwareAwareTraining())
+    assert bool(jnp.all(jnp.isfinite(losses)))
+    assert all(leaf.dtype == dtype for leaf in
+               jax.tree.leaves(eqx.filter(trained, eqx.is_inexact_array)))
 
 
 def test_read_noise_time_scales_per_example(data):
@@ -293,3 +304,26 @@ def test_train_converted_cnn_hardware_aware_and_evaluate_over_chips():
     accuracy = result.values["accuracy"]
     assert accuracy.shape == (4, 2)
     assert float(accuracy.mean()) > digital - 0.25
+
+
+def test_calibration_data_sets_the_adc_ranges(data):
+    """With 8-bit converters on ideal devices, all-positive inputs (images after a ReLU) on
+    filters with a positive mean (blob detectors) add coherently and clip an ADC calibrated
+    on the zero-mean default pattern; calibrating on example inputs brings the chip back to
+    the digital network."""
+    net = eqx.nn.Sequential([eqx.nn.Lambda(jnp.ravel), eqx.nn.Linear(56, 4, key=jr.key(1))])
+    net = eqx.tree_at(lambda n: n.layers[1].weight, net, jnp.abs(net.layers[1].weight))
+    x = jnp.abs(data)
+    expected = jax.vmap(net)(x)
+    model = aj.convert(net, aj.Crossbar(aj.IdealDevice(), rows=64, cols=16))
+
+    @eqx.filter_jit
+    def error(calibration):
+        y = aj.evaluate(aj.program(model, key=None, calibration=calibration), x)
+        return jnp.linalg.norm(y - expected) / jnp.linalg.norm(expected)
+
+    default, calibrated = float(error(None)), float(error(jnp.abs(data[::-1])))
+    assert calibrated < 0.02 and default > 3 * calibrated, (default, calibrated)
+    conv = aj.convert(_small_net(jr.key(1)), NOISY)
+    inputs = aj.layer_inputs(conv, x)
+    assert inputs[0].shape == (5, 1, 1, 8, 7) and inputs[1].shape == (5, 1, 18)

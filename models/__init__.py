@@ -22,6 +22,7 @@ from ._diffusion import (
     train_score_net as train_score_net,
 )
 from ._fit import fit as fit
+from ._graphs import GraphBatch as GraphBatch, load_mutag as load_mutag
 from ._metrics import (
     histogram_kl as histogram_kl,
     histogram_l2 as histogram_l2,

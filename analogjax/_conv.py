@@ -177,12 +177,7 @@ class ProgrammedConv(eqx.Module):
                              f"shape {x.shape[1:] if single else x.shape}")
         check_key("key", key, required=False)
         groups = self.convolution.groups
-        if key is not None:
-            noisy = self.chips.crossbar.device.has_read_noise
-            k_white, k_frozen = jr.split(key) if noisy else (None, None)
-            read = Read(t, k_frozen, k_white)
-        else:
-            read = self.read if self.read is not None else Read(t, None, None)
+        read = Read.of_key(key, t) if key is not None or self.read is None else self.read
         split = lambda k: None if k is None else jr.split(k, groups)  # noqa: E731
         patches, spatial = self.convolution.patches(x)
         y = jax.vmap(lambda chip, xg, kf, kw: Read(read.t, kf, kw)(chip, xg))(

@@ -423,12 +423,10 @@ class ProgrammedCrossbar(eqx.Module):
         currents (Ohm and Kirchhoff, or nodal analysis with wires) plus white read noise →
         the ADC → digital scaling back to weight units and the sum over tiles and slices."""
         check_key("key", key, required=False)
-        noisy = self.crossbar.device.has_read_noise
-        if noisy and key is None:
+        if self.crossbar.device.has_read_noise and key is None:
             raise ValueError("key is required: the device has read noise (drawn per read); "
                              "pass key=jax.random.key(…)")
-        k_white, k_frozen = jax.random.split(key) if noisy else (None, None)
-        return self.read(x, white_key=k_white, frozen_key=k_frozen, t=t)
+        return Read.of_key(key, t)(self, x)
 
     def read(
         self,
@@ -569,6 +567,12 @@ class Read(eqx.Module):
     t: float | Float[Array, ""] | None
     frozen_key: PRNGKeyArray | None
     white_key: PRNGKeyArray | None
+
+    @classmethod
+    def of_key(cls, key: PRNGKeyArray | None, t: float | ArrayLike | None) -> Read:
+        """A read at ``t`` with both noise keys from ``key`` (None: noise-free)."""
+        k_white, k_frozen = (None, None) if key is None else jax.random.split(key)
+        return cls(t, k_frozen, k_white)
 
     def __call__(self, chip: ProgrammedCrossbar, x: Float[ArrayLike, "... in"]
                  ) -> Float[Array, "... out"]:

@@ -3,17 +3,24 @@ models (analogue ``Linear``/``Conv`` layers, chips of whole networks)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
-import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 from flax import nnx
 from jaxtyping import ArrayLike, PRNGKeyArray
 
-from ._conv import Convolution, ProgrammedConv, subsample
+from ._conv import Convolution, ProgrammedConv
 from ._crossbar import Crossbar, Read
-from ._layers import ProgrammedLinear
+from ._layers import (
+    AnalogConv as EqxConv,
+    AnalogLinear as EqxLinear,
+    ProgrammedLinear,
+    _check_hardware,
+    _check_overrides,
+    choose_hardware,
+)
 from ._validation import check_key
 
 
@@ -89,21 +96,20 @@ class AnalogLinear(nnx.Module):
         self.layer = layer
         self.crossbar = nnx.data(crossbar)
         self.chip = nnx.data(None)
-        self.read = nnx.data(None)
 
-    def _program(self, key, calibration_inputs=None) -> ProgrammedLinear:
+    def _program(self, key, inputs: list) -> ProgrammedLinear:
+        """The chip, its ADCs calibrated on the recorded ``inputs`` (if any)."""
         kernel = self.layer.kernel[...]
-        if calibration_inputs is not None:
-            calibration_inputs = subsample(calibration_inputs.reshape(-1, kernel.shape[0]))
-        return ProgrammedLinear(self.crossbar.program(kernel.T, key=key,
-                                                      calibration_inputs=calibration_inputs))
+        calibration = jnp.concatenate([a.reshape(-1, kernel.shape[0]) for a in inputs]) \
+            if inputs else None
+        return EqxLinear(kernel.T, None, self.crossbar).program(
+            key=key, calibration_inputs=calibration)
 
     def __call__(self, inputs):
         if self.chip is None:
             _record(self, inputs)
             return self.layer(inputs)
-        y = eqx.tree_at(lambda m: m.read, self.chip, self.read, is_leaf=lambda x: x is None)(
-            inputs)
+        y = self.chip(inputs)
         return y if self.layer.bias is None else y + self.layer.bias[...].astype(y.dtype)
 
 
@@ -117,27 +123,27 @@ class AnalogConv(nnx.Module):
         self.crossbar = nnx.data(crossbar)
         self.convolution = convolution
         self.chip = nnx.data(None)
-        self.read = nnx.data(None)
 
-    def _program(self, key, calibration_inputs=None) -> ProgrammedConv:
+    def _channel_first(self, x):
+        """``(*batch, *spatial, C)`` → ``(N, C, *spatial)``."""
         dims = len(self.convolution.kernel_size)
+        return jnp.moveaxis(x.reshape(-1, *x.shape[x.ndim - 1 - dims:]), -1, 1)
+
+    def _program(self, key, inputs: list) -> ProgrammedConv:
+        """The chip, its ADCs calibrated on the recorded ``inputs`` (if any)."""
         kernel = jnp.moveaxis(self.layer.kernel[...], (-1, -2), (0, 1))  # (out, in/g, *k)
-        if calibration_inputs is not None:  # channel last → channel first
-            x = calibration_inputs.reshape(-1, *calibration_inputs.shape[-1 - dims:])
-            calibration_inputs = jnp.moveaxis(x, -1, 1)
-        return self.convolution.program(self.crossbar, kernel, key=key,
-                                        calibration_inputs=calibration_inputs)
+        calibration = jnp.concatenate([self._channel_first(a) for a in inputs]) \
+            if inputs else None
+        return EqxConv(self.convolution, kernel, None, self.crossbar).program(
+            key=key, calibration_inputs=calibration)
 
     def __call__(self, inputs):
         if self.chip is None:
             _record(self, inputs)
             return self.layer(inputs)
         dims = len(self.convolution.kernel_size)
-        batch = inputs.shape[:-1 - dims]
-        x = jnp.moveaxis(inputs.reshape(-1, *inputs.shape[-1 - dims:]), -1, 1)
-        chip = eqx.tree_at(lambda m: m.read, self.chip, self.read, is_leaf=lambda x: x is None)
-        y = jnp.moveaxis(chip(x), 1, -1)
-        y = y.reshape(*batch, *y.shape[1:])
+        y = jnp.moveaxis(self.chip(self._channel_first(inputs)), 1, -1)
+        y = y.reshape(*inputs.shape[:-1 - dims], *y.shape[1:])
         return y if self.layer.bias is None else y + self.layer.bias[...].astype(y.dtype)
 
 
@@ -182,26 +188,16 @@ def convert(model: nnx.Module, hardware: Crossbar | Callable[[str, nnx.Module], 
     ``hardware`` (one crossbar, or ``(path, layer) → crossbar or None`` — None stays
     digital); ``layers`` overrides by path (``"layers.0"``). Parameters are kept (the
     converted model trains and computes as before until :func:`program`)."""
-    if not isinstance(hardware, Crossbar) and not callable(hardware):
-        raise TypeError(f"hardware must be a Crossbar or a function (path, layer) → Crossbar "
-                        f"| None; got {type(hardware).__name__}")
+    _check_hardware(hardware)
     model = nnx.clone(model)
-    found = [(path, name, node) for path, name, node in
-             _nnx_layers(model, (nnx.Linear, nnx.Conv) + _NNX_ANALOG)]
+    found = _nnx_layers(model, (nnx.Linear, nnx.Conv) + _NNX_ANALOG)
     overrides = dict(layers or {})
-    unknown = sorted(set(overrides) - {name for _, name, _ in found})
-    if unknown:
-        raise ValueError(f"layers names {unknown}, which are not linear or convolution layers "
-                         f"of the model; its layers are {[name for _, name, _ in found]}")
+    _check_overrides(overrides, [name for _, name, _ in found])
     for path, name, node in found:
         layer = node.layer if isinstance(node, _NNX_ANALOG) else node
-        crossbar = overrides[name] if name in overrides else (
-            hardware if isinstance(hardware, Crossbar) else hardware(name, layer))
+        crossbar = choose_hardware(name, layer, hardware, overrides)
         if crossbar is None:
             new = layer
-        elif not isinstance(crossbar, Crossbar):
-            raise TypeError(f"layer {name!r}: hardware must be a Crossbar or None; got "
-                            f"{type(crossbar).__name__}")
         elif isinstance(layer, nnx.Linear):
             new = AnalogLinear(layer, crossbar)
         else:
@@ -222,20 +218,16 @@ def program(model: nnx.Module, *, key: PRNGKeyArray | None,
     if not analog:
         raise ValueError("model has no analogue layers; convert it first "
                          "(analogjax.nnx.convert)")
-    inputs = [None] * len(analog)
+    stores = [_Store() for _ in analog]
     if calibration is not None:
-        for _, _, layer in analog:
+        for (_, _, layer), store in zip(analog, stores, strict=True):
             layer.chip = None
-            layer._calibration_store = _Store()
+            layer._calibration_store = store
         model(jnp.asarray(calibration))
-        inputs = [jnp.concatenate([a.reshape(-1) for a in layer._calibration_store.inputs])
-                  .reshape(-1, *layer._calibration_store.inputs[0].shape[1:])
-                  if layer._calibration_store.inputs else None for _, _, layer in analog]
         for _, _, layer in analog:
             del layer._calibration_store
-    for n, (_, _, layer) in enumerate(analog):
-        layer.chip = layer._program(None if key is None else jr.fold_in(key, n), inputs[n])
-        layer.read = None
+    for n, ((_, _, layer), store) in enumerate(zip(analog, stores, strict=True)):
+        layer.chip = layer._program(None if key is None else jr.fold_in(key, n), store.inputs)
     return model
 
 
@@ -253,5 +245,5 @@ def read(chip: nnx.Module, *, key: PRNGKeyArray | None = None,
                          "(analogjax.nnx.program)")
     for n, (_, _, layer) in enumerate(layers):
         fold = lambda k, n=n: None if k is None else jr.fold_in(k, n)  # noqa: E731
-        layer.read = Read(t, fold(k_frozen), fold(k_white))
+        layer.chip = dataclasses.replace(layer.chip, read=Read(t, fold(k_frozen), fold(k_white)))
     return chip

@@ -99,10 +99,8 @@ class ProgrammedLinear(eqx.Module):
         """The analogue layer read ``t`` seconds after programming with fresh read noise from
         ``key``; without ``key``, read as the bound :class:`~analogjax.Read` says (or
         noise-free at the drift reference time if none is bound)."""
-        if key is not None:
-            y = self.chip(x, key=key, t=t)
-        else:
-            y = (self.read if self.read is not None else Read(t, None, None))(self.chip, x)
+        read = Read.of_key(key, t) if key is not None or self.read is None else self.read
+        y = read(self.chip, x)
         return y if self.bias is None else y + self.bias.astype(y.dtype)
 
 
@@ -190,6 +188,32 @@ def _to_analog(path: str, layer: eqx.Module, crossbar: Crossbar) -> AnalogLinear
     return AnalogConv(conv, layer.weight, bias, crossbar)
 
 
+def _check_hardware(hardware: Hardware):
+    if not isinstance(hardware, Crossbar) and not callable(hardware):
+        raise TypeError(f"hardware must be a Crossbar or a function (path, layer) → Crossbar "
+                        f"| None; got {type(hardware).__name__}")
+
+
+def _check_overrides(overrides: Mapping[str, Crossbar | None], found: list[str]):
+    unknown = sorted(set(overrides) - set(found))
+    if unknown:
+        raise ValueError(f"layers names {unknown}, which are not linear or convolution layers "
+                         f"of the model; its layers are {found}")
+
+
+def choose_hardware(path: str, layer, hardware: Hardware,
+                    overrides: Mapping[str, Crossbar | None]) -> Crossbar | None:
+    """The crossbar of the layer at ``path`` (None: stays digital)."""
+    if path in overrides:
+        crossbar = overrides[path]
+    else:
+        crossbar = hardware if isinstance(hardware, Crossbar) else hardware(path, layer)
+    if crossbar is not None and not isinstance(crossbar, Crossbar):
+        raise TypeError(f"layer {path!r}: hardware must be a Crossbar or None; got "
+                        f"{type(crossbar).__name__}")
+    return crossbar
+
+
 def convert(model: PyTree, hardware: Hardware, *,
             layers: Mapping[str, Crossbar | None] | None = None) -> PyTree:
     """``model`` with every ``equinox.nn.Linear`` and ``equinox.nn.Conv`` (and every
@@ -197,26 +221,15 @@ def convert(model: PyTree, hardware: Hardware, *,
     for all, or a function ``(path, layer) → crossbar or None`` (None: stays digital).
     ``layers`` overrides by path (see :func:`analogjax.find_layers`), e.g. ``{"layers.0": None}``
     keeps the first layer digital. Weights and biases are kept; biases stay digital."""
-    if not isinstance(hardware, Crossbar) and not callable(hardware):
-        raise TypeError(f"hardware must be a Crossbar or a function (path, layer) → Crossbar "
-                        f"| None; got {type(hardware).__name__}")
+    _check_hardware(hardware)
     leaves, paths, treedef = _flatten(model, _CONVERTIBLE)
     found = [p for p, leaf in zip(paths, leaves, strict=True) if isinstance(leaf, _CONVERTIBLE)]
     overrides = dict(layers or {})
-    unknown = sorted(set(overrides) - set(found))
-    if unknown:
-        raise ValueError(f"layers names {unknown}, which are not linear or convolution layers "
-                         f"of the model; its layers are {found}")
+    _check_overrides(overrides, found)
     converted = []
     for path, leaf in zip(paths, leaves, strict=True):
         if isinstance(leaf, _CONVERTIBLE):
-            if path in overrides:
-                crossbar = overrides[path]
-            else:
-                crossbar = hardware if isinstance(hardware, Crossbar) else hardware(path, leaf)
-            if crossbar is not None and not isinstance(crossbar, Crossbar):
-                raise TypeError(f"layer {path!r}: hardware must be a Crossbar or None; got "
-                                f"{type(crossbar).__name__}")
+            crossbar = choose_hardware(path, leaf, hardware, overrides)
             leaf = leaf if crossbar is None else _to_analog(path, leaf, crossbar)
         converted.append(leaf)
     return jtu.tree_unflatten(treedef, converted)
@@ -312,8 +325,7 @@ def read(chip: PyTree, *, key: PRNGKeyArray | None = None,
 
     def bind(n, layer):
         fold = lambda k: None if k is None else jr.fold_in(k, n)  # noqa: E731
-        return eqx.tree_at(lambda m: m.read, layer, Read(t, fold(k_frozen), fold(k_white)),
-                           is_leaf=lambda x: x is None)
+        return dataclasses.replace(layer, read=Read(t, fold(k_frozen), fold(k_white)))
 
     return _bind(chip, bind)
 

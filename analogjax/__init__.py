@@ -53,6 +53,7 @@ from ._mapping import (
     AbstractMapping as AbstractMapping,
     DifferentialMapping as DifferentialMapping,
     OffsetMapping as OffsetMapping,
+    UnipolarMapping as UnipolarMapping,
 )
 from ._network import (
     AbstractArchitecture as AbstractArchitecture,

@@ -36,39 +36,76 @@ def _quantise_signed(x: Array, bits: int | None) -> Array:
 
 
 class DAC(eqx.Module):
-    """Input DAC: digital inputs to word-line voltages ``v = v_read · q(x / x_scale)``.
+    """Input DAC: digital inputs to word-line voltages ``v = v_read · q((x − x_offset) / x_scale)``.
 
-    ``x_scale`` is ``input_range`` (fixed; inputs beyond it are clipped) or, when
-    ``input_range`` is None, the per-vector maximum ``max|x|`` (dynamic input scaling,
-    undone digitally after the ADC). ``q`` quantises to ``bits`` (sign + magnitude,
-    ``2^(bits-1) - 1`` levels per sign); ``bits=None`` is an ideal DAC.
+    Signed (default): ``x_offset = 0``; ``x_scale`` is ``input_range`` (fixed; inputs beyond
+    it are clipped) or, when ``input_range`` is None, the per-vector maximum ``max|x|``
+    (dynamic input scaling, undone digitally after the ADC). ``q`` quantises to ``bits``
+    (sign + magnitude, ``2^(bits-1) - 1`` levels per sign).
+
+    Unsigned (``unsigned=True``, offset binary): word lines see only ``0 … v_read``; ``q``
+    quantises ``[0, 1]`` to ``2^bits - 1`` levels. With ``input_range`` inputs are clipped
+    to ``[0, input_range]``; without it each vector is shifted by its minimum,
+    ``x_offset = min x`` and ``x_scale = max x − min x`` (as the random-resistive-memory
+    systems apply signed states, ESGNN, Nat. Mach. Intell. 5, 104 (2023)), and the shift's
+    product ``x_offset · Σ_i W_oi`` is added digitally. ``bits=None`` is an ideal DAC.
     """
 
     bits: int | None = eqx.field(default=8, static=True)
-    """Resolution in bits (1..24) including the sign, or None for ideal."""
+    """Resolution in bits (1..24; including the sign when signed), or None for ideal."""
     v_read: float | Array = 0.2
     """Full-scale read voltage [V], > 0."""
     input_range: float | Array | None = None
     """Input value mapped to ``v_read`` (input units), or None for per-vector scaling."""
+    unsigned: bool = eqx.field(default=False, static=True)
+    """Offset-binary inputs (non-negative word-line voltages) instead of sign + magnitude."""
 
     def __check_init__(self):
         _check_bits("DAC.bits", self.bits)
         check_range("DAC.v_read", self.v_read, lower=0.0, lower_open=True, upper=10.0, unit="V")
         check_range("DAC.input_range", self.input_range, lower=0.0, lower_open=True)
+        if not isinstance(self.unsigned, bool):
+            raise TypeError(f"DAC.unsigned must be True or False; got {self.unsigned!r}")
 
     @property
     def levels(self) -> int | None:
-        return None if self.bits is None else max(2 ** (self.bits - 1) - 1, 1)
+        """Quantisation levels of the magnitude (per sign when signed)."""
+        if self.bits is None:
+            return None
+        return 2**self.bits - 1 if self.unsigned else max(2 ** (self.bits - 1) - 1, 1)
 
-    def scale(self, x: Float[Array, "batch n"]) -> Float[Array, "batch 1"]:
-        """Input value that maps to full scale, per vector."""
+    @property
+    def magnitude_bits(self) -> int | None:
+        """Bits of the magnitude (the bits a bit-serial read applies one by one)."""
+        if self.bits is None:
+            return None
+        return self.bits if self.unsigned else self.bits - 1
+
+    @property
+    def shifts_inputs(self) -> bool:
+        """True when each vector is shifted by its minimum (unsigned, per-vector range)."""
+        return self.unsigned and self.input_range is None
+
+    def affine(self, x: Float[Array, "batch n"]) -> tuple[Float[Array, "batch 1"],
+                                                        Float[Array, "batch 1"]]:
+        """Per vector: the input span mapped to full scale and the offset subtracted first."""
+        zero = jnp.zeros((x.shape[0], 1), x.dtype)
         if self.input_range is not None:
-            return jnp.full((x.shape[0], 1), self.input_range, x.dtype)
-        amax = jnp.max(jnp.abs(x), axis=-1, keepdims=True)
-        return jnp.where(amax > 0, amax, jnp.ones_like(amax))
+            return jnp.full((x.shape[0], 1), self.input_range, x.dtype), zero
+        if self.unsigned:
+            offset = jnp.min(x, axis=-1, keepdims=True)
+            span = jnp.max(x, axis=-1, keepdims=True) - offset
+        else:
+            offset, span = zero, jnp.max(jnp.abs(x), axis=-1, keepdims=True)
+        return jnp.where(span > 0, span, jnp.ones_like(span)), offset
 
     def __call__(self, x_normalised: Array) -> Array:
-        """Normalised input in [-1, 1] (clipped) → quantised normalised input."""
+        """Normalised input in [-1, 1] (unsigned: [0, 1]; clipped) → quantised normalised
+        input."""
+        if self.unsigned:
+            x = jnp.where((x_normalised >= 0) & (x_normalised <= 1), x_normalised,
+                          jnp.clip(x_normalised, 0.0, 1.0))
+            return x if self.bits is None else round_ste(x * self.levels) / self.levels
         return _quantise_signed(clip_unit(x_normalised), self.bits)
 
 

@@ -75,11 +75,12 @@ class Crossbar(eqx.Module):
         check_int("Crossbar.cols", self.cols, lower=1 + self.mapping.reference_columns,
                   upper=65536)
         if self.input_slice_bits is not None:
-            if self.dac.bits is None or self.dac.bits < 2:
-                raise ValueError("Crossbar.input_slice_bits needs a DAC with bits >= 2; "
-                                 f"got DAC.bits={self.dac.bits}")
+            if self.dac.bits is None or self.dac.magnitude_bits < 1:
+                raise ValueError("Crossbar.input_slice_bits needs a DAC with magnitude bits "
+                                 f"(bits >= 2 signed, >= 1 unsigned); got DAC.bits="
+                                 f"{self.dac.bits}")
             check_int("Crossbar.input_slice_bits", self.input_slice_bits, lower=1,
-                      upper=self.dac.bits - 1)
+                      upper=self.dac.magnitude_bits)
         if self.device.read_noise.acts_on_weight and self.wires is not None:
             raise ValueError("read noise that acts on the weight (WeightRelativeNoise) needs "
                              "ideal wires (wires=None)")
@@ -163,7 +164,7 @@ class Crossbar(eqx.Module):
         """Split quantised normalised inputs into bit slices ``(B, S, in)`` and weights."""
         if self.input_slice_bits is None:
             return xq[:, None, :], jnp.ones((1,), xq.dtype)
-        magnitude_bits = self.dac.bits - 1
+        magnitude_bits = self.dac.magnitude_bits
         k = self.input_slice_bits
         n_slices = math.ceil(magnitude_bits / k)
         base = 2**k
@@ -177,16 +178,16 @@ class Crossbar(eqx.Module):
         return slices.astype(xq.dtype), slice_weights
 
     def _word_line_voltages(self, x: Float[Array, "B in"], n_row: int, rows: int
-                            ) -> tuple[Array, Array, Array]:
-        """DAC: word-line voltages ``(R, B, S, rows)`` [V], per-vector input scale
-        ``(B, 1)`` and slice weights ``(S,)``."""
+                            ) -> tuple[Array, Array, Array, Array]:
+        """DAC: word-line voltages ``(R, B, S, rows)`` [V], per-vector input scale and
+        offset ``(B, 1)`` and slice weights ``(S,)``."""
         batch, in_features = x.shape
-        x_scale = self.dac.scale(x)
-        slices, slice_weights = self._slices(self.dac(x / x_scale))
+        x_scale, x_offset = self.dac.affine(x)
+        slices, slice_weights = self._slices(self.dac((x - x_offset) / x_scale))
         n_slices = slices.shape[1]
         slices = jnp.pad(slices, ((0, 0), (0, 0), (0, n_row * rows - in_features)))
         v = self.dac.v_read * slices.reshape(batch, n_slices, n_row, rows).transpose(2, 0, 1, 3)
-        return v, x_scale, slice_weights
+        return v, x_scale, x_offset, slice_weights
 
     def _instance(self, cells: ProgrammedCells, weight_per_siemens: Array, out_features: int,
                   in_features: int, calibration_inputs) -> ProgrammedCrossbar:
@@ -210,7 +211,7 @@ class Crossbar(eqx.Module):
                                          f"{in_features}); got {x.shape}")
                     x = check_finite_array("calibration_inputs", x)
                 used_rows = in_features if n_row == 1 else rows  # the rest read 0 V
-                v, _, _ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, used_rows)
+                v, *_ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, used_rows)
                 v = v.reshape(n_row, -1, used_rows)
                 g_used = g_eff[:, :used_rows].reshape(n_row, used_rows, -1)
                 currents = (v @ g_used).reshape(n_row, v.shape[1], n_col, -1)
@@ -454,7 +455,7 @@ class ProgrammedCrossbar(eqx.Module):
         k_white, k_frozen = (white_key, frozen_key) if noisy else (None, None)
         region = self._region()
         n_row, rows, n_col, n_out = region.shape
-        v, x_scale, slice_weights = xbar._word_line_voltages(x, n_row, rows)
+        v, x_scale, x_offset, slice_weights = xbar._word_line_voltages(x, n_row, rows)
         time = xbar.device.read_time(t, x.dtype)
         g = xbar.device.conductance(region.cells, t)
         g_read, g_eff = self._read_conductances(k_frozen, region.cells.g, g, time)
@@ -469,6 +470,8 @@ class ProgrammedCrossbar(eqx.Module):
             weight_per_siemens = weight_per_siemens * _drift_compensation(
                 xbar.mapping.effective(region.cells.g), g_eff)
         y = self._digital_sum(current, weight_per_siemens, slice_weights, x_scale)
+        if xbar.dac.shifts_inputs:
+            y = y + x_offset * self._column_sums(g_eff, weight_per_siemens)
         if jnp.issubdtype(x_dtype, jnp.floating) and jnp.finfo(x_dtype).bits < 32:
             y = y.astype(x_dtype)  # computed in float32, returned in the inputs' half type
         return y.reshape(*batch_shape, self.out_features)
@@ -525,6 +528,16 @@ class ProgrammedCrossbar(eqx.Module):
         n_col = g_eff.shape[2]
         current = v.reshape(n_row, batch * n_slices, rows) @ g_eff.reshape(n_row, rows, -1)
         return current.reshape(n_row, batch, n_slices, n_col, n_out)
+
+    def _column_sums(self, g_eff: Float[Array, "R rows C cols"],
+                     weight_per_siemens: Array) -> Float[Array, " out"]:
+        """``Σ_i W_oi`` in weight units over the inputs in use, from the effective
+        conductances this read sees (a calibration read of all-ones inputs at the read
+        time: drift and frozen noise included, no white noise)."""
+        n_row, rows = g_eff.shape[:2]
+        used = (jnp.arange(n_row)[:, None] * rows + jnp.arange(rows)[None]) < self.in_features
+        sums = jnp.sum(jnp.where(used[..., None, None], g_eff, 0.0), axis=1)  # (R, C, cols)
+        return jnp.sum(sums * weight_per_siemens, axis=0).reshape(-1)[: self.out_features]
 
     def _digital_sum(self, current: Array, weight_per_siemens: Array, slice_weights: Array,
                      x_scale: Array) -> Float[Array, "B out"]:

@@ -137,3 +137,41 @@ class OffsetMapping(AbstractMapping):
 
     def combine_noise(self, std, z):
         return std[..., :-1] * z[..., :-1] - std[..., -1:] * z[..., -1:]
+
+
+class UnipolarMapping(AbstractMapping):
+    """One array, the conductance itself is the weight: ``W = s·G``, ``G ∈ [g_min, g_max]``.
+
+    Holds non-negative weights only: ``s = max W / g_max`` per tile or per column, and a
+    weight below ``s·g_min`` reads as ``s·g_min`` (a cell cannot be switched off). This is
+    how random-weight systems use formed cells directly as reservoir weights (ESGNN, Nat.
+    Mach. Intell. 5, 104 (2023)); chips of such conductances are built with
+    :meth:`Crossbar.assemble`. Programming negative weights is an error.
+    """
+
+    per_column_scale: bool = eqx.field(default=False, static=True)
+    arrays: ClassVar[int] = 1
+    reference_columns: ClassVar[int] = 0
+
+    def __check_init__(self):
+        if not isinstance(self.per_column_scale, bool):
+            raise TypeError(f"per_column_scale must be True or False; got "
+                            f"{self.per_column_scale!r}")
+
+    def targets(self, w, g_min, g_max):
+        w = eqx.error_if(w, jnp.any(w < 0), "UnipolarMapping holds non-negative weights only; "
+                         "use DifferentialMapping or OffsetMapping for signed weights")
+        g_per_w = g_max / self.weight_max(w)
+        return jnp.maximum(w * g_per_w, g_min)[None], 1 / g_per_w
+
+    def effective(self, g):
+        return g[0]
+
+    def noise_variance_matrix(self, var):
+        return var[0]
+
+    def per_output_sum(self, a):
+        return a[0]
+
+    def combine_noise(self, std, z):
+        return std * z

@@ -30,6 +30,20 @@ from ._metrics import (
     sample_metrics as sample_metrics,
     sliced_wasserstein as sliced_wasserstein,
 )
+from ._reservoir import (
+    EchoStateGraphNetwork as EchoStateGraphNetwork,
+    EchoStateNetwork as EchoStateNetwork,
+    FormedReservoir as FormedReservoir,
+    RandomReservoir as RandomReservoir,
+    RidgeReadout as RidgeReadout,
+    class_targets as class_targets,
+    esgnn_energy as esgnn_energy,
+    graph_accuracies as graph_accuracies,
+    reservoir_crossbar as reservoir_crossbar,
+    sequence_nrmse as sequence_nrmse,
+    split_accuracy as split_accuracy,
+)
+from ._sequences import mackey_glass as mackey_glass, narma10 as narma10, nrmse as nrmse
 from ._spiking import (
     EarlyExit as EarlyExit,
     SpikeRun as SpikeRun,

@@ -42,6 +42,8 @@ CROSSBARS = {
                          adc=aj.ADC(bits=10, range=aj.FixedRange(50e-6))),
     "bit_sliced": dict(rows=4, cols=4, dac=aj.DAC(bits=7), input_slice_bits=2,
                        drift_compensation=True),
+    "unsigned_bit_serial": dict(rows=4, cols=4, dac=aj.DAC(bits=4, unsigned=True),
+                                input_slice_bits=1),
 }
 
 OUT, IN = 6, 10

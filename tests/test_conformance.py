@@ -63,7 +63,7 @@ def test_contract(device_name, crossbar_name):
         assert float(jnp.abs(grads[0]).max()) > 0
 
 
-@pytest.mark.parametrize("crossbar_name", ["bit_sliced", "offset_6bit"])
+@pytest.mark.parametrize("crossbar_name", ["bit_sliced", "offset_6bit", "unsigned_bit_serial"])
 def test_jit_equals_eager_and_batch_size_invariance(crossbar_name):
     xbar = _xbar("resistive_full", crossbar_name)
     w, x = weights_and_inputs(batch=5)

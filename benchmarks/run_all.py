@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ("crossbar_mvm", "variation", "closed_loop", "diffusion", "ir_drop", "pruning")
+BENCHMARKS = ("crossbar_mvm", "variation", "closed_loop", "diffusion", "ir_drop", "pruning",
+              "esgnn")
 
 
 def run(name: str, quick: bool, timeout: float) -> tuple[list[dict], float, str]:

@@ -22,7 +22,11 @@ from ._diffusion import (
     train_score_net as train_score_net,
 )
 from ._fit import fit as fit
-from ._graphs import GraphBatch as GraphBatch, load_mutag as load_mutag
+from ._graphs import (
+    GraphBatch as GraphBatch,
+    load_mutag as load_mutag,
+    stochastic_block_model as stochastic_block_model,
+)
 from ._metrics import (
     histogram_kl as histogram_kl,
     histogram_l2 as histogram_l2,
@@ -39,6 +43,7 @@ from ._reservoir import (
     class_targets as class_targets,
     esgnn_energy as esgnn_energy,
     graph_accuracies as graph_accuracies,
+    graph_accuracy_per_chip as graph_accuracy_per_chip,
     reservoir_crossbar as reservoir_crossbar,
     sequence_nrmse as sequence_nrmse,
     split_accuracy as split_accuracy,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.resources
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
@@ -56,3 +57,33 @@ def load_mutag() -> tuple[GraphBatch, np.ndarray, np.ndarray]:
     graphs = GraphBatch(jnp.asarray(adjacency), jnp.asarray(features), jnp.asarray(mask),
                         jnp.asarray(d["graph_label"], jnp.int32))
     return graphs, d["fold_train"].astype(np.int32), d["fold_test"].astype(np.int32)
+
+
+def stochastic_block_model(key, *, sizes: tuple[int, ...] = (50, 50, 50, 50),
+                           p_in: float = 0.2, p_out: float = 0.02, signal: float = 1.0
+                           ) -> tuple[GraphBatch, Int[Array, " N"]]:
+    """A stochastic block model for node classification (Holland et al., Soc. Networks 5,
+    109 (1983)): nodes in communities of ``sizes``, each pair linked with probability
+    ``p_in`` inside a community and ``p_out`` across; node features are noisy community
+    indicators ``signal · onehot(c) + N(0, 1)`` (one per community), so a node's own
+    features are weak evidence and its neighbours' add to it. Returns one graph (a batch of
+    one, graph label 0) and the node labels (community)."""
+    from analogjax.internal import check_range
+
+    check_range("p_in", p_in, lower=0.0, upper=1.0)
+    check_range("p_out", p_out, lower=0.0, upper=1.0)
+    check_range("signal", signal, lower=0.0, upper=100.0)
+    if not sizes or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"sizes must be one or more positive community sizes; got {sizes}")
+    k_edges, k_features = jax.random.split(key)
+    labels = jnp.repeat(jnp.arange(len(sizes)), jnp.asarray(sizes),
+                        total_repeat_length=int(sum(sizes)))
+    n = labels.shape[0]
+    p = jnp.where(labels[:, None] == labels[None, :], p_in, p_out)
+    upper = jnp.triu(jax.random.uniform(k_edges, (n, n)) < p, k=1)
+    adjacency = (upper | upper.T).astype(jnp.float32)
+    features = (signal * jax.nn.one_hot(labels, len(sizes))
+                + jax.random.normal(k_features, (n, len(sizes))))
+    graph = GraphBatch(adjacency[None], features[None], jnp.ones((1, n), bool),
+                       jnp.zeros((1,), jnp.int32))
+    return graph, labels

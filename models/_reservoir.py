@@ -14,6 +14,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 import analogjax as aj
@@ -82,7 +83,7 @@ class RandomReservoir(eqx.Module):
         g_h = device.form((arrays, self.hidden, self.hidden), key=k_h)
         recurrent_scale = jnp.asarray(self.recurrent_scale, g_h.dtype)
         if self.spectral_radius is not None:
-            g_eff = self.crossbar.mapping.effective(g_h[:, None, :, None, :])
+            g_eff = self.crossbar.mapping.effective(g_h)
             recurrent_scale = self.spectral_radius / (jnp.std(g_eff) * self.hidden**0.5)
         return FormedReservoir(
             input=self.crossbar.assemble(g_in, self.input_scale),
@@ -130,7 +131,7 @@ class EchoStateGraphNetwork(eqx.Module):
     node, ``W_h h`` once per node and iteration, every read bit-serial through the chip's
     periphery. Published: a = 0.2, 4 iterations, 50 hidden, b = 1."""
 
-    reservoir: RandomReservoir = RandomReservoir()
+    reservoir: RandomReservoir = eqx.field(default_factory=RandomReservoir)
     leak: float = 0.2
     """Leak rate ``a`` in (0, 1]."""
     iterations: int = eqx.field(default=4, static=True)
@@ -222,13 +223,15 @@ def split_accuracy(features: Float[Array, "n D"], labels: Int[Array, " n"],
     return jnp.sum(hits) / jnp.sum(valid)
 
 
-def graph_accuracies(network: EchoStateGraphNetwork, graphs: GraphBatch, folds_train,
-                     folds_test, keys: PRNGKeyArray, *, t: float | None = None,
-                     regularisation: float = 1e-3) -> dict[str, Array]:
-    """Test accuracy ``(chips, splits)`` of the echo-state graph network over the chips
-    formed from ``keys``: ``digital`` (each chip's weights computed exactly) and ``analogue``
-    (read through the chip's periphery with read noise)."""
-    classes = int(jnp.max(graphs.labels)) + 1
+def graph_accuracy_per_chip(network: EchoStateGraphNetwork, graphs: GraphBatch, folds_train,
+                            folds_test, *, t: float | None = None,
+                            regularisation: float = 1e-3, classes: int | None = None):
+    """``key → {"digital": (splits,), "analogue": (splits,)}``: one chip formed from the key
+    and its test accuracy on every split, digital (the chip's weights computed exactly) and
+    analogue (read through the chip's periphery with read noise, ``t`` seconds after
+    forming). For :func:`analogjax.variation.monte_carlo`."""
+    if classes is None:
+        classes = int(np.max(np.asarray(graphs.labels))) + 1
     folds_train, folds_test = jnp.asarray(folds_train), jnp.asarray(folds_test)
 
     def per_chip(key):
@@ -241,7 +244,25 @@ def graph_accuracies(network: EchoStateGraphNetwork, graphs: GraphBatch, folds_t
             in_axes=(None, 0, 0))
         return {k: per_split(f, folds_train, folds_test) for k, f in embeddings.items()}
 
-    return jax.jit(jax.vmap(per_chip))(keys)
+    return per_chip
+
+
+def graph_accuracies(network: EchoStateGraphNetwork, graphs: GraphBatch, folds_train,
+                     folds_test, keys: PRNGKeyArray, *, t: float | None = None,
+                     regularisation: float = 1e-3) -> dict[str, Array]:
+    """Test accuracy ``(chips, splits)`` of :func:`graph_accuracy_per_chip` over the chips
+    formed from ``keys``, in one compiled program (``vmap`` over chips and splits)."""
+    classes = int(np.max(np.asarray(graphs.labels))) + 1
+    return _graph_accuracies(network, graphs, jnp.asarray(folds_train),
+                             jnp.asarray(folds_test), keys, t, regularisation, classes)
+
+
+@eqx.filter_jit
+def _graph_accuracies(network, graphs, folds_train, folds_test, keys, t, regularisation,
+                      classes):
+    per_chip = graph_accuracy_per_chip(network, graphs, folds_train, folds_test, t=t,
+                                       regularisation=regularisation, classes=classes)
+    return jax.vmap(per_chip)(keys)
 
 
 class EchoStateNetwork(eqx.Module):
@@ -253,9 +274,9 @@ class EchoStateNetwork(eqx.Module):
     network): 100 units, input weights of standard deviation ≈ 0.09 for inputs of unit
     scale, spectral radius 0.95, no leak (a = 1)."""
 
-    reservoir: RandomReservoir = RandomReservoir(
+    reservoir: RandomReservoir = eqx.field(default_factory=lambda: RandomReservoir(
         hidden=100, input_scale=0.1 / (10 * _uS), spectral_radius=0.95,
-        crossbar=reservoir_crossbar(mapping=aj.DifferentialMapping()))
+        crossbar=reservoir_crossbar(mapping=aj.DifferentialMapping())))
     leak: float = 1.0
     """Leak rate ``a`` in (0, 1]."""
     bias: float = 0.2

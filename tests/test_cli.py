@@ -13,7 +13,7 @@ def test_help_lists_the_studies(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "variation" in out and "mvm" in out
+    assert "variation" in out and "mvm" in out and "esgnn" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -22,6 +22,8 @@ def test_help_lists_the_studies(capsys):
     (["variation", "--times", "1,-5"], "--times"),
     (["variation", "--spec", "1.5"], "--spec: must be in [0, 1]"),
     (["bogus"], "unknown study 'bogus'"),
+    (["esgnn", "--bits", "20"], "--bits must be in 1..16"),
+    (["esgnn", "--preset", "pcm_like"], "invalid choice: 'pcm_like'"),
     (["variation", "--config", "/nonexistent/c.toml"], "config file not found"),
 ])
 def test_bad_options_give_one_line_and_exit_2(argv, message, capsys):
@@ -63,6 +65,21 @@ def test_default_study_small_from_a_config_file(tmp_path, capsys):
     for name in ("values.npz", "accuracy_hist_cdf.png", "accuracy_vs_time.png"):
         assert (out / name).stat().st_size > 0
     assert not (tmp_path / "ignored").exists()
+
+
+def test_esgnn_study_small(tmp_path, capsys):
+    out = tmp_path / "esgnn"
+    argv = ["esgnn", "--chips", "2", "--chunk-size", "2", "--no-progress",
+            "--no-compile-cache", "--out", str(out)]
+    assert main(argv) == 0
+    assert "published 0.9211" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_chips"] == 2 and len(summary["accuracy"]["analogue"]["per_split_mean"]) == 10
+    # 2 chips x 10 splits of 19 test graphs: far above chance (0.66 predicts "mutagenic")
+    assert summary["accuracy"]["digital"]["mean"] > 0.85
+    assert summary["energy_per_graph_J"]["analogue"] < summary["energy_per_graph_J"]["digital"]
+    for name in ("values.npz", "accuracy.png"):
+        assert (out / name).stat().st_size > 0
 
 
 def test_repeated_study_loads_its_programs_from_the_compile_cache(tmp_path):

@@ -198,6 +198,24 @@ def test_time_series_esn_digital_and_analogue():
                               ("analogue", chip, jax.random.key(3))]}
     # a linear read-out of the inputs alone gives ≈ 0.95 on NARMA-10
     assert err["digital"] < 0.6 and err["digital"] < err["analogue"] < 0.8
+    # output feedback (teacher forced: y_{t-1} fed back) informs y_t and lowers the error
+    with_feedback = models.EchoStateNetwork(feedback=True)
+    chip = with_feedback.form(1, key=jax.random.key(0)).digital()
+    assert chip.input.in_features == 3  # input, fed-back output, bias
+    assert float(models.sequence_nrmse(with_feedback, chip, u, y, train_steps=1000)) \
+        < 0.9 * err["digital"]
+
+
+def test_unsigned_dac_with_a_fixed_range_on_unipolar_cells():
+    xbar = aj.Crossbar(aj.IdealDevice(g_min=0.0), rows=4, cols=4, mapping=aj.UnipolarMapping(),
+                       dac=aj.DAC(bits=None, unsigned=True, input_range=2.0),
+                       adc=aj.ADC(bits=None))
+    w = jnp.abs(jax.random.normal(jax.random.key(0), (3, 5)))
+    x = jnp.asarray([[0.5, 1.0, 2.0, 0.0, 1.5], [-1.0, 3.0, 1.0, 1.0, 0.2]])
+    y = xbar.program(w)(x)
+    # inputs clipped to [0, input_range]; no per-vector shift
+    np.testing.assert_allclose(y, jnp.clip(x, 0, 2) @ w.T, rtol=1e-5)
+    np.testing.assert_allclose(xbar.program(w).weights(), w, rtol=1e-5)
 
 
 def test_mutag_reaches_published_accuracy():

@@ -423,81 +423,117 @@ class Circuit(eqx.Module):
     def with_value(self, name: str, value) -> Circuit:
         """The circuit with element ``name``'s main value (resistance, capacitance, …,
         waveform, gain, op-amp) replaced; traced values make this vmappable."""
-        element = self.element(name)
-        return eqx.tree_at(lambda c: getattr(c.element(name), element.value_field), self,
-                           _as_waveform(value) if element.value_field == "waveform" else value)
+        return self.with_values({name: value})
+
+    def with_values(self, values: dict[str, object]) -> Circuit:
+        """:meth:`with_value` for many elements at once (one tree update)."""
+        position = {e.name: i for i, e in enumerate(self.elements)}
+        unknown = sorted(set(values) - set(position))
+        if unknown:
+            raise KeyError(f"no elements {unknown}")
+        names = list(values)
+        fields = [self.elements[position[n]].value_field for n in names]
+        new = tuple(_as_waveform(values[n]) if f == "waveform" else values[n]
+                    for n, f in zip(names, fields, strict=True))
+        return eqx.tree_at(
+            lambda c: tuple(getattr(c.elements[position[n]], f)
+                            for n, f in zip(names, fields, strict=True)), self, new)
 
     # --- assembly ------------------------------------------------------------------------
+    def _layout(self) -> dict:
+        """Static index bookkeeping: node rows, branch rows, state positions, and the
+        vectorised groups (resistors, capacitors) as index arrays."""
+        node = {name: i for i, name in enumerate(self.node_names)}
+        node.update({g: self.size for g in GROUND_NAMES})
+        index = lambda name: node.get(name, node.get(name.lower()))  # noqa: E731
+        branch = {e.name: len(self.node_names) + i for i, e in enumerate(self.branch_elements)}
+        state = {e.name: i for i, e in enumerate(self.state_elements)}
+        resistors = [e for e in self.elements if isinstance(e, Resistor)]
+        capacitors = [e for e in self.elements if isinstance(e, Capacitor)]
+
+        def ends(group):
+            return (np.array([index(e.nodes[0]) for e in group], np.int64),
+                    np.array([index(e.nodes[1]) for e in group], np.int64))
+
+        return dict(index=index, branch=branch, state=state, resistors=resistors,
+                    resistor_ends=ends(resistors), capacitors=capacitors,
+                    capacitor_ends=ends(capacitors),
+                    capacitor_branch=np.array([branch[e.name] for e in capacitors], np.int64),
+                    capacitor_state=np.array([state[e.name] for e in capacitors], np.int64))
+
     def _system(self, t, states: Array, dc: bool, matrix: bool = True
                 ) -> tuple[Array | None, Array]:
         """The algebraic system ``A u = b`` (``u``: node voltages then branch currents) at
         time ``t`` for dynamic ``states``; ``dc``: operating point (capacitors open,
-        inductors shorted, op-amp poles settled)."""
-        size = self.size
-        rows, cols, vals = [], [], []
+        inductors shorted, op-amp poles settled). Resistors and capacitors are stamped as
+        vectorised groups, the other elements one by one."""
+        size, dtype = self.size, states.dtype
+        layout = self._layout()
+        index, branch, state = layout["index"], layout["branch"], layout["state"]
+        rows, cols, vals = [], [], []  # lists of index arrays / value arrays
         rhs_rows, rhs_vals = [], []
 
         def stamp(r, c, v):
-            rows.append(r)
-            cols.append(c)
-            vals.append(jnp.asarray(v, states.dtype))
-
-        def conductance(p, n, g):
-            stamp(p, p, g)
-            stamp(n, n, g)
-            stamp(p, n, -g)
-            stamp(n, p, -g)
-
-        def branch_incidence(p, n, k):
-            stamp(p, k, 1.0)
-            stamp(n, k, -1.0)
+            rows.append(np.atleast_1d(np.asarray(r, np.int64)))
+            cols.append(np.atleast_1d(np.asarray(c, np.int64)))
+            vals.append(jnp.atleast_1d(jnp.asarray(v, dtype)))
 
         def source(k, value):
-            rhs_rows.append(k)
-            rhs_vals.append(jnp.asarray(value, states.dtype))
+            rhs_rows.append(np.atleast_1d(np.asarray(k, np.int64)))
+            rhs_vals.append(jnp.atleast_1d(jnp.asarray(value, dtype)))
 
-        branch = {e.name: len(self.node_names) + i for i, e in enumerate(self.branch_elements)}
-        state = {e.name: i for i, e in enumerate(self.state_elements)}
+        if layout["resistors"]:
+            p, n = layout["resistor_ends"]
+            g = 1 / jnp.stack([jnp.asarray(e.resistance, dtype) for e in layout["resistors"]])
+            stamp(np.concatenate([p, n, p, n]), np.concatenate([p, n, n, p]),
+                  jnp.concatenate([g, g, -g, -g]))
+        if layout["capacitors"]:
+            p, n = layout["capacitor_ends"]
+            k = layout["capacitor_branch"]
+            one = jnp.ones(k.shape, dtype)
+            stamp(np.concatenate([p, n]), np.concatenate([k, k]), jnp.concatenate([one, -one]))
+            if dc:  # open: no current
+                stamp(k, k, one)
+            else:  # a source of its voltage
+                stamp(np.concatenate([k, k]), np.concatenate([p, n]),
+                      jnp.concatenate([one, -one]))
+                source(k, states[layout["capacitor_state"]])
+
+        def conductance(p, n, g):
+            stamp([p, n, p, n], [p, n, n, p], jnp.stack([g, g, -g, -g]))
+
+        def branch_incidence(p, n, k):
+            stamp([p, n], [k, k], [1.0, -1.0])
+
         for e in self.elements:
-            idx = [self._index(node) for node in e.nodes]
-            if isinstance(e, Resistor):
-                conductance(idx[0], idx[1], 1 / e.resistance)
-            elif isinstance(e, MemristorElement):
+            if isinstance(e, Resistor | Capacitor):
+                continue
+            idx = [index(node) for node in e.nodes]
+            if isinstance(e, MemristorElement):
                 conductance(idx[0], idx[1], 1 / e.model.resistance(states[state[e.name]]))
             elif isinstance(e, CurrentSource):
-                source(idx[0], -e.waveform(t))
-                source(idx[1], e.waveform(t))
+                value = e.waveform(t)
+                source([idx[0], idx[1]], jnp.stack([-value, value]))
             elif isinstance(e, VCCS):
-                cp, cn = (self._index(node) for node in e.control)
-                for r, sign in ((idx[0], 1.0), (idx[1], -1.0)):
-                    stamp(r, cp, sign * e.transconductance)
-                    stamp(r, cn, -sign * e.transconductance)
+                cp, cn = (index(node) for node in e.control)
+                gm = jnp.asarray(e.transconductance, dtype)
+                stamp([idx[0], idx[0], idx[1], idx[1]], [cp, cn, cp, cn],
+                      jnp.stack([gm, -gm, -gm, gm]))
             elif isinstance(e, VoltageSource | VCVS):
                 k = branch[e.name]
                 branch_incidence(idx[0], idx[1], k)
-                stamp(k, idx[0], 1.0)
-                stamp(k, idx[1], -1.0)
+                stamp([k, k], [idx[0], idx[1]], [1.0, -1.0])
                 if isinstance(e, VCVS):
-                    cp, cn = (self._index(node) for node in e.control)
-                    stamp(k, cp, -e.gain)
-                    stamp(k, cn, e.gain)
+                    cp, cn = (index(node) for node in e.control)
+                    gain = jnp.asarray(e.gain, dtype)
+                    stamp([k, k], [cp, cn], jnp.stack([-gain, gain]))
                 else:
                     source(k, e.waveform(t))
-            elif isinstance(e, Capacitor):
-                k = branch[e.name]
-                branch_incidence(idx[0], idx[1], k)
-                if dc:  # open: no current
-                    stamp(k, k, 1.0)
-                else:  # a source of its voltage
-                    stamp(k, idx[0], 1.0)
-                    stamp(k, idx[1], -1.0)
-                    source(k, states[state[e.name]])
             elif isinstance(e, Inductor):
                 k = branch[e.name]
                 branch_incidence(idx[0], idx[1], k)
                 if dc:  # shorted
-                    stamp(k, idx[0], 1.0)
-                    stamp(k, idx[1], -1.0)
+                    stamp([k, k], [idx[0], idx[1]], [1.0, -1.0])
                 else:  # a source of its current
                     stamp(k, k, 1.0)
                     source(k, states[state[e.name]])
@@ -506,24 +542,24 @@ class Circuit(eqx.Module):
                 plus, minus, out = idx
                 stamp(out, k, 1.0)  # the output drives whatever current the node needs
                 if e.opamp.gain is None:  # ideal: v+ = v-
-                    stamp(k, plus, 1.0)
-                    stamp(k, minus, -1.0)
+                    stamp([k, k], [plus, minus], [1.0, -1.0])
                 elif e.has_pole and not dc:
                     stamp(k, out, 1.0)
                     source(k, e.opamp.clip(states[state[e.name]]))
                 else:  # v_out = A (v+ - v-)
-                    stamp(k, out, 1.0)
-                    stamp(k, plus, -e.opamp.gain)
-                    stamp(k, minus, e.opamp.gain)
+                    gain = jnp.asarray(e.opamp.gain, dtype)
+                    stamp([k, k, k], [out, plus, minus], jnp.stack([jnp.ones((), dtype),
+                                                                    -gain, gain]))
             else:
                 raise TypeError(f"unsupported element {type(e).__name__}")
         a = None
         if matrix:
-            a = jnp.zeros((size + 1, size + 1), states.dtype)
-            a = a.at[jnp.asarray(rows), jnp.asarray(cols)].add(jnp.stack(vals))[:size, :size]
-        b = jnp.zeros((size + 1,), states.dtype)
+            a = jnp.zeros((size + 1, size + 1), dtype)
+            a = a.at[np.concatenate(rows), np.concatenate(cols)].add(jnp.concatenate(vals))
+            a = a[:size, :size]
+        b = jnp.zeros((size + 1,), dtype)
         if rhs_rows:
-            b = b.at[jnp.asarray(rhs_rows)].add(jnp.stack(rhs_vals))
+            b = b.at[np.concatenate(rhs_rows)].add(jnp.concatenate(rhs_vals))
         return a, b[:size]
 
     @property
@@ -531,6 +567,13 @@ class Circuit(eqx.Module):
         """True when the transient's algebraic matrix does not depend on the state (no
         memristors): it is factorised once per solve."""
         return not any(isinstance(e, MemristorElement) for e in self.elements)
+
+    @property
+    def is_linear(self) -> bool:
+        """True when the transient is a linear ODE in its states (no memristors, no op-amp
+        rails)."""
+        return self.matrix_is_constant and not any(
+            isinstance(e, OpAmpElement) and e.opamp.v_rail is not None for e in self.elements)
 
     def _solve(self, t, states: Array, dc: bool, lu=None) -> Array:
         """The algebraic solution at ``t``; ``lu``: a factorisation of the (constant)
@@ -548,26 +591,28 @@ class Circuit(eqx.Module):
     def _rates(self, t, states: Array, lu=None) -> Array:
         """dx/dt of every dynamic state."""
         u = self._solve(t, states, dc=False, lu=lu)
-        n_nodes = len(self.node_names)
-        branch = {e.name: n_nodes + i for i, e in enumerate(self.branch_elements)}
-
-        def v(node):
-            return 0.0 if node.lower() in GROUND_NAMES else u[self.node_names.index(node)]
-
-        rates = []
+        layout = self._layout()
+        index = layout["index"]
+        v = jnp.zeros((self.size + 1,), u.dtype).at[: len(self.node_names)].set(
+            u[: len(self.node_names)])  # ground (row ``size``) reads 0 V
+        rates = jnp.zeros_like(states)
+        if layout["capacitors"]:
+            c = jnp.stack([jnp.asarray(e.capacitance, u.dtype) for e in layout["capacitors"]])
+            rates = rates.at[layout["capacitor_state"]].set(u[layout["capacitor_branch"]] / c)
         for i, e in enumerate(self.state_elements):
             if isinstance(e, Capacitor):
-                rates.append(u[branch[e.name]] / e.capacitance)
-            elif isinstance(e, Inductor):
-                rates.append((v(e.nodes[0]) - v(e.nodes[1])) / e.inductance)
+                continue
+            across = v[index(e.nodes[0])] - v[index(e.nodes[1])]
+            if isinstance(e, Inductor):
+                rate = across / e.inductance
             elif isinstance(e, MemristorElement):
-                rates.append(e.model.rate(states[i], v(e.nodes[0]) - v(e.nodes[1])))
+                rate = e.model.rate(states[i], across)
             else:  # op-amp pole
                 z = states[i]
-                drive = e.opamp.gain * (v(e.nodes[0]) - v(e.nodes[1]))
-                rates.append(_saturate(z, (drive - z) / e.opamp.pole_time_constant,
-                                       e.opamp.v_rail))
-        return jnp.stack(rates)
+                rate = _saturate(z, (e.opamp.gain * across - z) / e.opamp.pole_time_constant,
+                                 e.opamp.v_rail)
+            rates = rates.at[i].set(rate)
+        return rates
 
     def _solution(self, ts, states, u) -> CircuitSolution:
         n = len(self.node_names)
@@ -682,8 +727,19 @@ class Circuit(eqx.Module):
         if y0.shape[0] == 0:  # purely resistive: no dynamics
             states = jnp.zeros((ts.shape[0], 0), ts.dtype)
         else:
+            if self.is_linear:
+                # dy/dt = M y + c(t) exactly: M once (one solve per state), then a matvec and
+                # one solve for the sources per evaluation; the implicit solver's Jacobian is M
+                m = jax.jacfwd(lambda y: self._rates(ts[0], y, lu))(jnp.zeros_like(y0))
+                zero = jnp.zeros_like(y0)
+
+                def rates(t, y, args):
+                    return m @ y + self._rates(t, zero, lu)
+            else:
+                def rates(t, y, args):
+                    return self._rates(t, y, lu)
             solution = diffrax.diffeqsolve(
-                diffrax.ODETerm(lambda t, y, args: self._rates(t, y, lu)),
+                diffrax.ODETerm(rates),
                 diffrax.Kvaerno5() if solver is None else solver, t0=ts[0], t1=ts[-1],
                 dt0=None, y0=y0, saveat=diffrax.SaveAt(ts=ts),
                 stepsize_controller=stepsize_controller, max_steps=max_steps)

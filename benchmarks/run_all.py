@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHMARKS = ("crossbar_mvm", "variation", "closed_loop", "diffusion", "ir_drop", "pruning",
-              "esgnn")
+              "esgnn", "circuits")
 
 
 def run(name: str, quick: bool, timeout: float) -> tuple[list[dict], float, str]:

@@ -30,7 +30,7 @@ from jaxtyping import Array, ArrayLike, Float
 from ._circuits import OpAmp, _saturate
 from ._memristor import AbstractMemristor
 from ._ode import check_ode_options, default_controller
-from ._validation import check_range
+from ._validation import check_range, is_concrete
 
 GROUND_NAMES = ("0", "gnd")
 
@@ -67,7 +67,7 @@ class PWL(AbstractWaveform):
     values: Float[ArrayLike, " K"]
 
     def __check_init__(self):
-        times = np.asarray(self.times) if not isinstance(self.times, jax.core.Tracer) else None
+        times = np.asarray(self.times) if is_concrete(self.times) else None
         if times is not None and (times.ndim != 1 or times.size < 1
                                   or np.any(np.diff(times) < 0)):
             raise ValueError("PWL.times must be a non-empty, non-decreasing 1-D sequence [s]")

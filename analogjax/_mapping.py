@@ -24,6 +24,11 @@ class AbstractMapping(eqx.Module):
     reference_columns: ClassVar[int]
     """Bit lines per tile used for reference (not available for weights)."""
 
+    def __check_init__(self):  # run by equinox for every subclass
+        if not isinstance(self.per_column_scale, bool):
+            raise TypeError(f"per_column_scale must be True or False; got "
+                            f"{self.per_column_scale!r}")
+
     def weight_max(self, w: Float[Array, "R rows C cols"]) -> Float[Array, "R 1 C k"]:
         """Largest |weight| per tile, or per column with ``per_column_scale``."""
         axes = (1,) if self.per_column_scale else (1, 3)
@@ -75,11 +80,6 @@ class DifferentialMapping(AbstractMapping):
     arrays: ClassVar[int] = 2
     reference_columns: ClassVar[int] = 0
 
-    def __check_init__(self):
-        if not isinstance(self.per_column_scale, bool):
-            raise TypeError(f"per_column_scale must be True or False; got "
-                            f"{self.per_column_scale!r}")
-
     def targets(self, w, g_min, g_max):
         w_max = self.weight_max(w)
         g_per_w = (g_max - g_min) / w_max
@@ -112,11 +112,6 @@ class OffsetMapping(AbstractMapping):
     per_column_scale: bool = eqx.field(default=False, static=True)
     arrays: ClassVar[int] = 1
     reference_columns: ClassVar[int] = 1
-
-    def __check_init__(self):
-        if not isinstance(self.per_column_scale, bool):
-            raise TypeError(f"per_column_scale must be True or False; got "
-                            f"{self.per_column_scale!r}")
 
     def targets(self, w, g_min, g_max):
         w_max = self.weight_max(w)
@@ -152,11 +147,6 @@ class UnipolarMapping(AbstractMapping):
     per_column_scale: bool = eqx.field(default=False, static=True)
     arrays: ClassVar[int] = 1
     reference_columns: ClassVar[int] = 0
-
-    def __check_init__(self):
-        if not isinstance(self.per_column_scale, bool):
-            raise TypeError(f"per_column_scale must be True or False; got "
-                            f"{self.per_column_scale!r}")
 
     def targets(self, w, g_min, g_max):
         w = eqx.error_if(w, jnp.any(w < 0), "UnipolarMapping holds non-negative weights only; "

@@ -622,24 +622,21 @@ class Circuit(eqx.Module):
     def _states_from(self, u: Array, dtype) -> Array:
         """Dynamic states consistent with an algebraic solution ``u`` (an operating
         point)."""
-        n_nodes = len(self.node_names)
-        branch = {e.name: n_nodes + i for i, e in enumerate(self.branch_elements)}
-
-        def v(node):
-            return 0.0 if node.lower() in GROUND_NAMES else u[self.node_names.index(node)]
-
+        layout = self._layout()
+        index, branch = layout["index"], layout["branch"]
+        v = jnp.zeros((self.size + 1,), u.dtype).at[: len(self.node_names)].set(
+            u[: len(self.node_names)])  # ground (row ``size``) reads 0 V
         out = []
         for e in self.state_elements:
-            if isinstance(e, Capacitor):
-                out.append(v(e.nodes[0]) - v(e.nodes[1]))
-            elif isinstance(e, Inductor):
+            if isinstance(e, Inductor):
                 out.append(u[branch[e.name]])
             elif isinstance(e, MemristorElement):
                 out.append(e.initial_state)
             else:
-                out.append(e.opamp.gain * (v(e.nodes[0]) - v(e.nodes[1])))
-        return jnp.asarray(jnp.stack([jnp.asarray(x, dtype) for x in out]) if out
-                           else jnp.zeros((0,), dtype))
+                across = v[index(e.nodes[0])] - v[index(e.nodes[1])]
+                out.append(across if isinstance(e, Capacitor) else e.opamp.gain * across)
+        return (jnp.stack([jnp.asarray(x, dtype) for x in out]) if out
+                else jnp.zeros((0,), dtype))
 
     def _initial_memristor_states(self, dtype) -> Array:
         return jnp.stack([jnp.asarray(e.initial_state if isinstance(e, MemristorElement)

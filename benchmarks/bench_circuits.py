@@ -29,7 +29,22 @@ from analogjax import circuits
 
 jax.config.update("jax_enable_x64", True)
 
-OSCILLATOR = Path(__file__).parent.parent.parent / "shared" / "ref" / "oscillator_ideal.cir"
+OSCILLATOR = """* closed-loop oscillator: dx/dt = A x, A = [[-500, -1000], [1000, 0]] 1/s
+R11 x1 n1 20k
+R12 x2 n1 10k
+C1 n1 x1 100n
+EU1 x1 0 0 n1 1e+06
+R31 x1 n3 10k
+R32 n3 y 10k
+EU2 y 0 0 n3 1e+06
+R21 y n2 10k
+C2 n2 x2 100n
+EU3 x2 0 0 n2 1e+06
+.ic v(x1)=0.5 v(x2)=0 v(n1)=0 v(n2)=0 v(n3)=0 v(y)=-0.5
+.tran 1u 10m 0 1u UIC
+.end
+"""
+"""The shared reference netlist ``oscillator_ideal.cir`` (its ngspice control block left out)."""
 
 
 def ladder_netlist(stages: int, resistances=None) -> str:
@@ -144,7 +159,7 @@ def main():
     have_ngspice = shutil.which("ngspice") is not None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        case("three-op-amp oscillator, 10 ms", OSCILLATOR.read_text(), "x1",
+        case("three-op-amp oscillator, 10 ms", OSCILLATOR, "x1",
              ["R11", "R12", "R21", "R31", "R32"], args.variations, folder, have_ngspice,
              args.rtol)
         case(f"RC ladder, {args.stages} stages, 200 us (v at stage 10)",

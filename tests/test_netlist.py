@@ -22,12 +22,20 @@ def float64():
         yield
 
 
+def _reference(name):
+    """A shared ngspice reference file, or a skip where ../shared is not checked out."""
+    path = REF / name
+    if not path.exists():
+        pytest.skip(f"reference data {path} not found")
+    return path
+
+
 @pytest.mark.parametrize("name, nodes", [("rc_integrator", {"out": "v_out"}),
                                          ("opamp_integrator", {"out": "v_out"}),
                                          ("oscillator_ideal", {"x1": "x1", "x2": "x2"})])
 def test_shared_netlists_match_ngspice(name, nodes):
-    circuit = circuits.read_spice((REF / f"{name}.cir").read_text())
-    ref = np.load(REF / f"{name}_ngspice.npz")
+    circuit = circuits.read_spice(_reference(f"{name}.cir").read_text())
+    ref = np.load(_reference(f"{name}_ngspice.npz"))
     assert circuit.tran.uic and circuit.tran.stop == pytest.approx(ref["t"][-1])
     solution = circuit.transient(ref["t"])  # .ic and UIC from the netlist
     for node, key in nodes.items():
@@ -68,7 +76,7 @@ def test_closed_forms_rc_lc_and_single_pole_opamp():
 
 
 def test_crossbar_operating_point_matches_ngspice():
-    ref = np.load(REF / "crossbar_16x16.npz")
+    ref = np.load(_reference("crossbar_16x16.npz"))
     m, n = ref["R"].shape
     elements = [circuits.VoltageSource(f"V{i}", (f"in{i}", "0"), float(ref["V"][i]))
                 for i in range(m)]

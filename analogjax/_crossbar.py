@@ -254,6 +254,10 @@ class AnalogMatrices(eqx.Module):
     cell_conductance: Float[Array, "out in"]
     """Conductance [S] of all cells between each input and each output (both cells of a
     pair; a reference cell counted with every output)."""
+    inverted_weights: Float[Array, "out in"] | None = None
+    """The part of the weights on cells driven with the inverted input ``−V`` (the G⁻ array
+    of a differential pair, through a word-line inverter), ``≥ 0`` in weight units:
+    ``weights = W⁺ − inverted_weights``; None for a single array."""
 
     @property
     def total_siemens(self) -> Float[Array, " out"]:
@@ -330,6 +334,7 @@ class ProgrammedCrossbar(eqx.Module):
         white = self._noise_variance(noise.white_std, self.cells.g, g, time)
         frozen = self._noise_variance(noise.frozen_std, self.cells.g, g, time)
         total = xbar.mapping.per_output_sum(g)
+        inverted = xbar.mapping.inverted(g)
         return AnalogMatrices(
             weights=weights,
             read_variance=(jnp.zeros_like(weights) if white is None
@@ -337,6 +342,7 @@ class ProgrammedCrossbar(eqx.Module):
             frozen_variance=None if frozen is None else self._to_weight_layout(frozen * s**2),
             total_conductance=jnp.sum(self._to_weight_layout(total * s), axis=1),
             cell_conductance=self._to_weight_layout(total),
+            inverted_weights=None if inverted is None else self._to_weight_layout(inverted * s),
         )
 
     def _frozen_effective(self, key, g0: Array, g: Array, t: Array) -> tuple[Array, Array]:

@@ -63,6 +63,12 @@ class AbstractMapping(eqx.Module):
         output (e.g. variances [S²], whose correlation across outputs this drops, or
         conductances [S])."""
 
+    def inverted(self, g: Float[Array, "P R rows C cols_phys"]) -> Array | None:
+        """Conductances ``(R, rows, C, cols)`` [S] of the cells whose word lines are driven
+        with the inverted input ``−V`` in a continuous-time (unclocked) circuit, or None when
+        no cell is (a single array)."""
+        return None
+
     @abc.abstractmethod
     def combine_noise(self, std: Array, z: Array) -> Array:
         """Output noise [A] from per-physical-column standard deviations and N(0,1) draws."""
@@ -89,6 +95,9 @@ class DifferentialMapping(AbstractMapping):
 
     def effective(self, g):
         return g[0] - g[1]
+
+    def inverted(self, g):
+        return g[1]
 
     def noise_variance_matrix(self, var):
         return var[0] + var[1]

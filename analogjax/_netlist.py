@@ -6,9 +6,10 @@ branch current per voltage-defined element (voltage sources, VCVS, op-amp output
 capacitors, inductors). The dynamic state is integrated by diffrax: capacitor voltages
 (each capacitor is a voltage source of its state in the algebraic solve, its branch current
 gives ``dv/dt = i / C``), inductor currents (a current source of the state, ``di/dt = v / L``),
-op-amp poles (``τ dz/dt = A (v₊ − v₋) − z``, the output a source of ``clip(z)``) and
-memristor states. A circuit whose high-gain op-amps are VCVSs then stays a non-stiff ODE in
-the capacitor voltages; poles at the gain-bandwidth product make it stiff (the default solver
+op-amp poles (``τ dz/dt = A (v₊ − v₋) − z``, the output a source of ``clip(z)``),
+activation stages (``dz/dt = 2π·bandwidth·(act(v₊ − v₋) − z)``) and memristor states. A
+circuit whose high-gain op-amps are VCVSs then stays a non-stiff ODE in the capacitor
+voltages; poles at the gain-bandwidth product make it stiff (the default solver
 is the L-stable Kvaerno5). Operating point: capacitors open, inductors shorted, op-amps at
 their DC gain (SPICE's ``.op``).
 """
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ._circuits import OpAmp, _saturate
+from ._circuits import AbstractActivation, OpAmp, _saturate
 from ._memristor import AbstractMemristor
 from ._ode import check_ode_options, default_controller
 from ._validation import check_range, is_concrete
@@ -263,6 +264,32 @@ class OpAmpElement(AbstractElement):
     @property
     def has_pole(self) -> bool:
         return self.opamp.gbw is not None
+
+
+class ActivationElement(AbstractElement):
+    """An activation circuit (e.g. :class:`analogjax.circuits.Rectifier`, a precision
+    rectifier) between ``nodes = (plus, minus, out)``, output referred to ground: the output
+    follows ``activation(v₊ − v₋)`` through one pole at ``bandwidth`` [Hz] (a state
+    ``dz/dt = 2π·bandwidth·(activation(v₊ − v₋) − z)``, output ``z``) — the finite speed of
+    the op-amp circuit that realises it, and what keeps the circuit equations linear in the
+    node voltages. A circuit with one has no linear operating point: start its transient
+    with ``uic=True``."""
+
+    name: str = eqx.field(static=True)
+    nodes: tuple[str, str, str] = eqx.field(static=True)
+    activation: AbstractActivation
+    bandwidth: float | Array
+    """Bandwidth [Hz] of the stage, > 0."""
+    value_field: ClassVar[str] = "bandwidth"
+    branches: ClassVar[int] = 1
+    states: ClassVar[int] = 1
+
+    def __check_init__(self):
+        if not isinstance(self.activation, AbstractActivation):
+            raise TypeError(f"{self.name}: activation must be an AbstractActivation; got "
+                            f"{type(self.activation).__name__}")
+        check_range(f"{self.name}.bandwidth", self.bandwidth, lower=0.0, lower_open=True,
+                    unit="Hz")
 
 
 class MemristorElement(AbstractElement):
@@ -537,6 +564,11 @@ class Circuit(eqx.Module):
                 else:  # a source of its current
                     stamp(k, k, 1.0)
                     source(k, states[state[e.name]])
+            elif isinstance(e, ActivationElement):
+                k = branch[e.name]
+                out = idx[2]
+                stamp([out, k], [k, out], [1.0, 1.0])  # output a source of the state
+                source(k, states[state[e.name]])
             elif isinstance(e, OpAmpElement):
                 k = branch[e.name]
                 plus, minus, out = idx
@@ -573,7 +605,9 @@ class Circuit(eqx.Module):
         """True when the transient is a linear ODE in its states (no memristors, no op-amp
         rails)."""
         return self.matrix_is_constant and not any(
-            isinstance(e, OpAmpElement) and e.opamp.v_rail is not None for e in self.elements)
+            isinstance(e, ActivationElement)
+            or (isinstance(e, OpAmpElement) and e.opamp.v_rail is not None)
+            for e in self.elements)
 
     def _solve(self, t, states: Array, dc: bool, lu=None) -> Array:
         """The algebraic solution at ``t``; ``lu``: a factorisation of the (constant)
@@ -607,6 +641,8 @@ class Circuit(eqx.Module):
                 rate = across / e.inductance
             elif isinstance(e, MemristorElement):
                 rate = e.model.rate(states[i], across)
+            elif isinstance(e, ActivationElement):
+                rate = 2 * jnp.pi * e.bandwidth * (e.activation(across) - states[i])
             else:  # op-amp pole
                 z = states[i]
                 rate = _saturate(z, (e.opamp.gain * across - z) / e.opamp.pole_time_constant,
@@ -649,6 +685,10 @@ class Circuit(eqx.Module):
         return _operating_point(self, t)
 
     def _operating_point(self, t) -> CircuitSolution:
+        stages = [e.name for e in self.elements if isinstance(e, ActivationElement)]
+        if stages:
+            raise ValueError(f"no linear operating point with activation stages ({stages}): "
+                             "start the transient from initial conditions (uic=True)")
         dtype = jnp.result_type(float)
         states = self._initial_memristor_states(dtype)
         u = self._solve(jnp.asarray(t, dtype), states, dc=True)
@@ -672,7 +712,7 @@ class Circuit(eqx.Module):
                 out.append(0.0 if e.initial_current is None else e.initial_current)
             elif isinstance(e, MemristorElement):
                 out.append(e.initial_state)
-            else:  # op-amp pole: its output node's initial voltage
+            else:  # op-amp pole or activation stage: its output node's initial voltage
                 out.append(self._ic(e.nodes[2]))
         return jnp.stack([jnp.asarray(x, dtype) for x in out]) if out else jnp.zeros((0,), dtype)
 

@@ -21,6 +21,7 @@ from ._netlist import (
     VCVS as VCVS,
     AbstractElement as AbstractElement,
     AbstractWaveform as AbstractWaveform,
+    ActivationElement as ActivationElement,
     Capacitor as Capacitor,
     Circuit as Circuit,
     CircuitSolution as CircuitSolution,

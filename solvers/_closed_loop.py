@@ -178,9 +178,11 @@ class ClosedLoopIntegrator(eqx.Module):
     output rails at ``±v_rail`` and optional ``state_limits`` (held, as in the hardware) and
     the noise of ``LoopNoise``; R, C, the op-amp, the signal scale and the noise are the
     :class:`LoopCircuit`.
-    Transimpedance stages have the closed-loop gain error of a finite-gain op-amp and clip at
-    the rails. With ideal devices and op-amps and no noise it is exactly the digital neural
-    ODE ``dx/ds = f_θ(x, u)``.
+    Transimpedance stages and the word-line inverters of differential pairs have the
+    closed-loop gain error of a finite-gain op-amp, and stages clip at the rails; every stage
+    is settled (instantaneous). With ideal devices and op-amps and no noise it is exactly the
+    digital neural ODE ``dx/ds = f_θ(x, u)``. :meth:`netlist` builds the full circuit
+    (finite gain-bandwidth everywhere) to check the settled model against.
     """
 
     network: aj.ProgrammedNetwork
@@ -253,6 +255,20 @@ class ClosedLoopIntegrator(eqx.Module):
         n = self.state_size
         loop = sum(self.network.hidden_sizes) + n if self.noise is not None else 0
         return loop + (n if self.injected_noise is not None else 0)
+
+    def _matrices(self, t) -> tuple:
+        """The layers at ``t`` as the loop applies them: with a finite op-amp gain A, a
+        unity inverter (equal resistors) drives the G⁻ array with ``−V/(1 + 2/A)``, so the
+        inverted part of each weight is scaled by that gain error."""
+        matrices = self.network.matrices(t)
+        if self.opamp.gain is None:
+            return matrices
+        a = self.opamp.inverse_gain
+        shortfall = 2 * a / (1 + 2 * a)  # 1 − 1/(1 + 2/A)
+        return tuple(m if m.inverted_weights is None else
+                     eqx.tree_at(lambda m: m.weights, m,
+                                 m.weights + shortfall * m.inverted_weights)
+                     for m in matrices)
 
     def _noise_densities(self, matrices) -> tuple[list, Array]:
         """Per layer: (read-noise density per unit input², input-independent density) in
@@ -368,6 +384,100 @@ class ClosedLoopIntegrator(eqx.Module):
         macs = sum(chip.out_features * chip.in_features for chip in self.network.chips)
         return model.digital(macs, macs)
 
+    def netlist(
+        self,
+        x0: Float[ArrayLike, " n"],
+        *,
+        opamp: OpAmp | None = None,
+        activation_bandwidth: float | ArrayLike | None = None,
+        inverter_resistance: float | ArrayLike = 10e3,
+        t: float | ArrayLike | None = None,
+    ) -> aj.circuits.Circuit:
+        """The loop as a full circuit (:class:`analogjax.circuits.Circuit`), to check the
+        settled-stage model of :meth:`solve` against: every cell a resistor between its word
+        line and the bit line of its output (the conductances at ``t`` s after programming),
+        an inverter (two ``inverter_resistance`` resistors around an op-amp) per word line
+        driving the G⁻ array, a transimpedance amplifier (feedback resistance: the weight per
+        siemens of its column) per output of every layer, an activation stage
+        (:class:`~analogjax.circuits.ActivationElement` with ``self.circuit.activation``,
+        one pole at ``activation_bandwidth`` [Hz], default the op-amp's gbw, else 1 GHz) per
+        hidden unit, and an inverting integrator (R, C of the :class:`LoopCircuit`) per
+        state; the bias word line is a DC source of ``v_unit``. Every op-amp is ``opamp``
+        (default the loop's). Nodes ``x0, x1, …`` carry ``v_unit·x`` [V] in physical time
+        ``τ·s``. Initial conditions (``.ic``, for ``transient(…, uic=True)``): the states at
+        ``x0`` and every stage at its settled output for ``x0`` (by the loop's model).
+
+        Needs a noise-free loop without inputs, drive, feedback, output gain or state
+        limits, and a differential-pair mapping with each layer on one row of tiles (one
+        bit line and one feedback resistor per output)."""
+        from analogjax import circuits
+
+        extras = [name for name in ("inputs", "drive", "feedback", "output_gain",
+                                    "injected_noise", "noise", "state_limits")
+                  if getattr(self, name) is not None]
+        if extras:
+            raise ValueError(f"netlist() needs a loop without {', '.join(extras)}")
+        for i, chip in enumerate(self.network.chips):
+            if chip.crossbar.mapping.arrays != 2 or chip.weight_per_siemens.shape[0] != 1:
+                raise ValueError(f"netlist() needs each layer on one row of tiles of a "
+                                 f"differential-pair mapping; layer {i} is not")
+        opamp = self.opamp if opamp is None else opamp
+        if activation_bandwidth is None:
+            activation_bandwidth = 1e9 if opamp.gbw is None else opamp.gbw
+        x0 = jnp.asarray(x0)
+        v_unit = self.v_unit
+        matrices = self.network.matrices(t)
+        zeros = tuple(jnp.zeros(m.weights.shape[0], x0.dtype) for m in matrices)
+        settled = self._forward(self._matrices(t), None, 0.0, x0, zeros)[1][0]  # layer inputs
+        elements = [circuits.VoltageSource("Vbias", ("bias", "0"), v_unit)]
+        ic = {f"x{j}": v_unit * x0[j] for j in range(self.state_size)}
+        rows = [f"x{j}" for j in range(self.state_size)]
+        last = len(matrices) - 1
+        for layer, m in enumerate(matrices):
+            n_out, n_in = m.weights.shape
+            words = rows + ["bias"]
+            inverted = [f"L{layer}.n{i}" for i in range(n_in)]
+            for i in range(n_in):  # inverters: −V for the G⁻ array
+                minus = f"L{layer}.inv{i}-"
+                elements += [
+                    circuits.Resistor(f"L{layer}.Ri{i}", (words[i], minus), inverter_resistance),
+                    circuits.Resistor(f"L{layer}.Rf{i}", (minus, inverted[i]),
+                                      inverter_resistance),
+                    circuits.OpAmpElement(f"L{layer}.INV{i}", ("0", minus, inverted[i]), opamp)]
+                ic[inverted[i]] = -v_unit * settled[layer][i]
+            r_f = m.total_conductance / m.total_siemens  # Ω per weight unit, per output
+            floor = 1e-18  # an empty cell: 1e18 Ω, an open circuit
+            g_plus = jnp.maximum((m.weights + m.inverted_weights) / r_f[:, None], floor)
+            g_minus = jnp.maximum(m.inverted_weights / r_f[:, None], floor)
+            bits = [f"L{layer}.b{o}" for o in range(n_out)]
+            elements += circuits.crossbar_elements(f"L{layer}.P", words, bits, g_plus.T)
+            elements += circuits.crossbar_elements(f"L{layer}.M", inverted, bits, g_minus.T)
+            z = (m.weights @ settled[layer]) / (1 + (1 + m.total_conductance)
+                                                * opamp.inverse_gain)
+            outs = [f"L{layer}.z{o}" for o in range(n_out)]
+            for o in range(n_out):  # transimpedance amplifiers: −v_unit·z
+                elements += [circuits.Resistor(f"L{layer}.RT{o}", (bits[o], outs[o]), r_f[o]),
+                             circuits.OpAmpElement(f"L{layer}.TIA{o}", ("0", bits[o], outs[o]),
+                                                   opamp)]
+                ic[outs[o]] = -v_unit * z[o]
+            if layer < last:
+                rows = [f"L{layer}.h{o}" for o in range(n_out)]
+                for o in range(n_out):
+                    elements.append(circuits.ActivationElement(
+                        f"L{layer}.ACT{o}", ("0", outs[o], rows[o]), self.circuit.activation,
+                        activation_bandwidth))
+                    ic[rows[o]] = v_unit * settled[layer + 1][o]
+            else:
+                for j in range(n_out):  # inverting integrators: x' = f / τ
+                    node = f"I{j}-"
+                    elements += [
+                        circuits.Resistor(f"RI{j}", (outs[j], node), self.circuit.resistance),
+                        circuits.Capacitor(f"CI{j}", (node, f"x{j}"), self.circuit.capacitance,
+                                           initial_voltage=-(1 + opamp.inverse_gain)
+                                           * v_unit * x0[j]),  # v₋ = −v_x / A
+                        circuits.OpAmpElement(f"INT{j}", ("0", node, f"x{j}"), opamp)]
+        return circuits.Circuit(elements, ic)
+
     def solve(
         self,
         x0: Float[ArrayLike, " n"],
@@ -415,7 +525,7 @@ class ClosedLoopIntegrator(eqx.Module):
                 raise ValueError("dt (model-time step) is required for a noisy (SDE) solve")
         if dt is not None:
             check_range("dt", dt, lower=0.0, lower_open=True)
-        matrices = self.network.matrices(t)
+        matrices = self._matrices(t)
         if self.noise is not None and self.noise.read:
             matrices = _with_frozen_noise(matrices, jax.random.fold_in(key, _FROZEN_STREAM))
         densities = None if self.noise is None else self._noise_densities(matrices)
@@ -462,7 +572,7 @@ def loop_energy(
     check_int("readouts", readouts, lower=0)
     check_range("dac_update_rate", dac_update_rate, lower=0.0, unit="Hz")
     model = aj.energy.EnergyModel() if model is None else model
-    matrices = loop.network.matrices(t)
+    matrices = loop._matrices(t)
     duration = solution.physical_ts[-1] - solution.physical_ts[0]
 
     def inputs_at(s, x):

@@ -146,3 +146,56 @@ def test_reader_errors_name_the_line():
                                  circuits.Resistor("R1", ("b", "c"), 1.0)])
     with pytest.raises(Exception, match="singular"):
         floating.operating_point()
+
+
+def test_activation_stage_is_a_pole_after_the_activation():
+    """A rectifier stage with one pole at 1 MHz driven by ±1 V steps: 1 − exp(−2π·bw·t) for
+    +1 V, 0 for −1 V; no linear operating point."""
+    bw = 1e6
+    for level, expected in [(1.0, lambda t: 1 - np.exp(-2 * np.pi * bw * t)),
+                            (-1.0, lambda t: 0 * t)]:
+        circuit = circuits.Circuit([
+            circuits.VoltageSource("V1", ("in", "0"), level),
+            circuits.ActivationElement("A1", ("in", "0", "out"), circuits.Rectifier(), bw),
+            circuits.Resistor("RL", ("out", "0"), 1e3)])
+        ts = jnp.linspace(0.0, 1e-6, 21)
+        out = circuit.transient(ts, uic=True)["out"]
+        np.testing.assert_allclose(out, expected(np.asarray(ts)), atol=1e-6)  # rtol 1e-8 steps
+    with pytest.raises(ValueError, match="uic=True"):
+        circuit.operating_point()
+    with pytest.raises(ValueError, match="bandwidth"):
+        circuits.ActivationElement("A2", ("in", "0", "out"), circuits.Rectifier(), 0.0)
+
+
+def test_closed_loop_integrator_as_a_full_netlist():
+    """solvers.ClosedLoopIntegrator.netlist: the full circuit (differential crossbars,
+    inverters, transimpedance amplifiers, rectifier stages, integrators) reproduces the
+    settled-stage model — with ideal op-amps, and with finite-gain op-amps against the model
+    with the same gain (whose gain errors, inverters' included, it then checks); the op-amps
+    are the ones ``opamp_count`` counts."""
+    from analogjax import solvers
+
+    from .helpers import loop_network
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    weights = [jax.random.normal(k1, (4, 2)) / np.sqrt(2), jax.random.normal(k2, (2, 4)) / 2]
+    biases = [0.1 * jnp.ones(4), jnp.zeros(2)]
+    xbar = aj.Crossbar(aj.IdealDevice(g_min=0.0, g_max=50e-6), rows=8, cols=8,
+                       dac=aj.DAC(bits=None), adc=aj.ADC(bits=None))
+    network = loop_network(xbar, weights, biases, key=jax.random.key(1))
+    x0, s = jnp.array([0.5, -0.3]), jnp.linspace(0.0, 3.0, 7)
+    controller = diffrax.PIDController(rtol=1e-10, atol=1e-12)
+    for opamp in [circuits.OpAmp(gain=None), circuits.OpAmp(gain=1e3)]:
+        loop = solvers.ClosedLoopIntegrator(network, solvers.LoopCircuit(opamp=opamp))
+        model = loop.solve(x0, s, stepsize_controller=controller).xs
+        circuit = loop.netlist(x0, activation_bandwidth=1e11)
+        assert sum(isinstance(e, circuits.OpAmpElement) for e in circuit.elements) == \
+            loop.opamp_count
+        solution = circuit.transient(s * loop.tau, uic=True)
+        xs = jnp.stack([solution["x0"], solution["x1"]], axis=-1) / loop.v_unit
+        np.testing.assert_allclose(xs, model, atol=2e-6)
+        assert float(jnp.max(jnp.abs(xs - x0))) > 0.1  # it moved
+    ideal = solvers.ClosedLoopIntegrator(network).solve(x0, s, stepsize_controller=controller)
+    assert float(jnp.max(jnp.abs(xs - ideal.xs))) > 1e-3  # the gain errors are resolved
+    with pytest.raises(ValueError, match="drive"):
+        solvers.ClosedLoopIntegrator(network, drive=lambda s: 0.0).netlist(x0)

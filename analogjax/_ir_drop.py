@@ -17,6 +17,7 @@ with respect to conductances, resistances and voltages come by implicit differen
 from __future__ import annotations
 
 import abc
+import math
 
 import equinox as eqx
 import jax
@@ -113,13 +114,19 @@ class PreconditionedCG(AbstractIRDropSolver):
 
         psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
         structure = jax.ShapeDtypeStruct(b_bit.shape, b.dtype)
-        operator = lx.FunctionLinearOperator(schur, structure, tags=psd)
+        # lineax's CG declares a breakdown (NaN) when p·Sp ≤ 100·size·eps·r·z, i.e. whenever
+        # the preconditioned system is well conditioned (p·Sp ≈ r·z) and size·eps ≳ 0.01 —
+        # every float32 system of ≳ 10⁵ unknowns. S scaled by c (a power of two ≥ size), the
+        # preconditioner not, multiplies p·Sp / r·z by c: same iterates, no false breakdown.
+        c = 2.0 ** math.ceil(math.log2(b_bit.size))
+        operator = lx.FunctionLinearOperator(lambda x: c * schur(x), structure, tags=psd)
         inverse = lx.FunctionLinearOperator(bit_inverse, structure, tags=psd)
         # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a
         # fully driven cell's current (CG cannot reach a pure rtol at the precision floor).
-        cg = lx.CG(rtol=rtol, atol=rtol, max_steps=self.max_steps)
+        cg = lx.CG(rtol=rtol, atol=c * rtol, max_steps=self.max_steps)
         rhs = b_bit + g * word.solve(b_word)
-        y_bit = lx.linear_solve(operator, rhs, cg, options={"preconditioner": inverse}).value
+        y_bit = lx.linear_solve(operator, c * rhs, cg,
+                                options={"preconditioner": inverse}).value
         y_word = word.solve(g_unit * b_word + g * y_bit)
         return jnp.concatenate([y_word.transpose(2, 1, 0).reshape(batch, -1),
                                 y_bit.transpose(2, 1, 0).reshape(batch, -1)], axis=1)

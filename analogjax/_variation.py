@@ -261,9 +261,12 @@ def monte_carlo(
         return jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), out)
 
     # Chips are independent: nothing is communicated between devices. check_vma=False lets
-    # eqx.error_if (a cond on per-chip values) run inside the shard_map body.
-    run_chunk = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(), sharding.spec),
-                                      out_specs=PartitionSpec("chips"), check_vma=False))
+    # eqx.error_if (a cond on per-chip values) run inside the shard_map body. One device
+    # needs no shard_map, whose manual axis would also break lineax's structure checks
+    # (shapes are compared with their sharding: the IR-drop CG, diffrax's implicit solvers).
+    run_chunk = jax.jit(local if len(devices) == 1 else jax.shard_map(
+        local, mesh=mesh, in_specs=(PartitionSpec(), sharding.spec),
+        out_specs=PartitionSpec("chips"), check_vma=False))
 
     key = jax.device_put(key, replicated) if jax.process_count() == 1 else key
 

@@ -7,125 +7,80 @@ imports it).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import tomllib
-from pathlib import Path
+
+from . import _studies
+from ._cli_common import (
+    CLIError,
+    Parser,
+    common_options,
+    enable_compile_cache,
+    formed_presets,
+    fraction,
+    positive_int,
+    programmable_presets,
+    progress_meter,
+    times,
+)
 
 STUDIES = {
     "variation": "(default) accuracy of a noise-aware digits MLP over many chips and drift "
                  "times",
     "mvm": "error of a random layer programmed on each device preset, over chips and times",
+    **{k: v for k, v in _studies.STUDIES.items() if k != "circuit"},
     "esgnn": "echo-state graph network on random formed arrays: MUTAG accuracy over the 10 "
              "published splits and many chips, digital vs analogue, and energy",
+    "circuit": _studies.STUDIES["circuit"],
 }
 DRIFT_TIMES = [1.0, 3600.0, 86400.0, 3.1536e7]
 TIME_NAMES = {1.0: "1 s", 3600.0: "1 h", 86400.0: "1 day", 3.1536e7: "1 year"}
 
 
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block)."""
-
-    def error(self, message):
-        study = self.prog.removeprefix("analogjax").strip()
-        raise CLIError(f"{study}: {message}" if study else message)
-
-
-def _positive_int(text) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _times(text) -> list[float]:
-    if isinstance(text, list):
-        items = text
-    else:
-        items = [t for t in str(text).split(",") if t.strip()]
-    try:
-        times = [float(t) for t in items]
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected seconds, comma-separated; got {text!r}"
-                                         ) from None
-    if not times or any(not 0 <= t < 1e12 for t in times):
-        raise argparse.ArgumentTypeError("expected one or more times in [0, 1e12) s")
-    return times
-
-
-def _fraction(text) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-    return value
-
-
-def _programmable_presets() -> list[str]:
-    import analogjax as aj
-
-    return [n for n, f in aj.presets.PRESETS.items() if not isinstance(f(), aj.FormedDevice)]
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="analogjax",
         description="Studies of analogue in-memory computing hardware. Each writes a results "
-        "folder (JSON, arrays, PNG plots) and prints a summary table.\n\nstudies:\n"
+        "folder (summary.json, arrays, PNG plots) and prints a summary table.\n\nstudies:\n"
         + "\n".join(f"  {name:10s} {text}" for name, text in STUDIES.items())
-        + "\n\n'analogjax STUDY --help' lists a study's options; 'analogjax' alone runs the "
-        "default study.",
+        + "\n\nShared options: --preset, --chips, --seed, --out, --config (TOML), "
+        "--no-progress. 'analogjax STUDY --help' lists a study's options; 'analogjax' alone "
+        "runs the default study.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="study", metavar="STUDY", parser_class=_Parser)
-    presets = _programmable_presets()
+    sub = parser.add_subparsers(dest="study", metavar="STUDY", parser_class=Parser)
+    presets = programmable_presets()
 
     var = sub.add_parser("variation", help=STUDIES["variation"], description=(
         "Train a 64-H-10 MLP on scikit-learn's digits with multiplicative weight noise, "
         "program it onto N chips of a device preset and report the test accuracy over chips "
         "at each drift time (mean, spread, quantiles, yield at --spec)."))
-    var.add_argument("--config", type=Path, help="TOML file with any of these options "
-                     "(underscores for dashes); command-line options win")
-    var.add_argument("--preset", choices=presets, default="pcm_like")
-    var.add_argument("--chips", type=_positive_int, default=1000)
-    var.add_argument("--chunk-size", type=_positive_int, default=250)
-    var.add_argument("--seed", type=int, default=0)
-    var.add_argument("--times", type=_times, default=DRIFT_TIMES,
+    common_options(var, presets=presets, preset="pcm_like", chips=1000, chunk_size=250,
+                   out="variation")
+    var.add_argument("--times", type=times, default=DRIFT_TIMES,
                      help="read times after programming [s], comma-separated "
                           "(default: 1 s, 1 h, 1 day, 1 year)")
-    var.add_argument("--spec", type=_fraction, default=0.90,
+    var.add_argument("--spec", type=fraction, default=0.90,
                      help="minimum test accuracy for a chip to pass (yield)")
-    var.add_argument("--hidden", type=_positive_int, default=64)
-    var.add_argument("--array", type=_positive_int, default=128, help="array rows = cols")
-    var.add_argument("--steps", type=_positive_int, default=1500, help="training steps")
-    var.add_argument("--weight-noise", type=_fraction, default=0.1,
+    var.add_argument("--hidden", type=positive_int, default=64)
+    var.add_argument("--array", type=positive_int, default=128, help="array rows = cols")
+    var.add_argument("--steps", type=positive_int, default=1500, help="training steps")
+    var.add_argument("--weight-noise", type=fraction, default=0.1,
                      help="training weight-noise std (relative)")
     var.add_argument("--no-drift-compensation", action="store_true")
-    var.add_argument("--no-progress", action="store_true")
-    var.add_argument("--out", type=Path, default=Path("results/variation"))
-    _cache_options(var)
 
-    mvm = sub.add_parser("mvm", help=STUDIES["mvm"])
-    mvm.add_argument("--config", type=Path, help="TOML file with any of these options")
-    mvm.add_argument("--size", type=_positive_int, default=256, help="layer is size×size")
-    mvm.add_argument("--batch", type=_positive_int, default=128, help="input vectors")
-    mvm.add_argument("--chips", type=_positive_int, default=32)
-    mvm.add_argument("--chunk-size", type=_positive_int, default=32)
-    mvm.add_argument("--times", type=_times, default=DRIFT_TIMES)
-    mvm.add_argument("--seed", type=int, default=0)
-    mvm.add_argument("--no-progress", action="store_true")
-    mvm.add_argument("--out", type=Path, default=Path("results/mvm"))
-    _cache_options(mvm)
+    mvm = sub.add_parser("mvm", help=STUDIES["mvm"], description=(
+        "Program a random size x size layer onto N chips of each device preset (or of "
+        "--preset) with 8-bit converters and report the relative error of the MVM at each "
+        "read time."))
+    common_options(mvm, presets=["all", *presets], preset="all", chips=32, chunk_size=32,
+                   out="mvm")
+    mvm.add_argument("--size", type=positive_int, default=256, help="layer is size×size")
+    mvm.add_argument("--batch", type=positive_int, default=128, help="input vectors")
+    mvm.add_argument("--times", type=times, default=DRIFT_TIMES)
+
+    _studies.register(sub)
 
     esg = sub.add_parser("esgnn", help=STUDIES["esgnn"], description=(
         "Form N chips of random input and recurrent arrays, embed the 188 MUTAG graphs with "
@@ -133,56 +88,15 @@ def _parser() -> argparse.ArgumentParser:
         "bit-serial inputs with read noise on every bit cycle), train a ridge read-out per "
         "split and report the test accuracy over the 10 published splits and over chips, "
         "digital (each chip's weights computed exactly) vs analogue; published 92.11 %%."))
-    esg.add_argument("--config", type=Path, help="TOML file with any of these options")
-    esg.add_argument("--preset", choices=_formed_presets(), default="formed_rram_taox_40nm",
-                     help="formed-device preset (the random cells)")
+    common_options(esg, presets=formed_presets(), preset="formed_rram_taox_40nm", chips=100,
+                   out="esgnn")
     esg.add_argument("--published-cells", action="store_true",
                      help="cells as the published code draws them: every cell formed, "
                           "N(14.2473, 2.4624^2) uS (instead of the preset's measured-map fit)")
-    esg.add_argument("--read-noise", type=_fraction, default=None,
+    esg.add_argument("--read-noise", type=fraction, default=None,
                      help="relative read noise per cell and bit cycle (default: the preset's)")
-    esg.add_argument("--bits", type=_positive_int, default=4, help="input bits (bit-serial)")
-    esg.add_argument("--chips", type=_positive_int, default=100)
-    esg.add_argument("--chunk-size", type=_positive_int, default=64)
-    esg.add_argument("--seed", type=int, default=0)
-    esg.add_argument("--no-progress", action="store_true")
-    esg.add_argument("--out", type=Path, default=Path("results/esgnn"))
-    _cache_options(esg)
+    esg.add_argument("--bits", type=positive_int, default=4, help="input bits (bit-serial)")
     return parser
-
-
-def _formed_presets() -> list[str]:
-    import analogjax as aj
-
-    return [n for n, f in aj.presets.PRESETS.items() if isinstance(f(), aj.FormedDevice)]
-
-
-def _cache_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--compile-cache", type=Path, default=None,
-                        help="folder of JAX's persistent compilation cache (default: "
-                             "$ANALOGJAX_COMPILE_CACHE or ~/.cache/analogjax/jax): a repeated "
-                             "study loads its compiled programs instead of compiling them")
-    parser.add_argument("--no-compile-cache", action="store_true",
-                        help="compile everything afresh (no persistent cache)")
-
-
-def _enable_compile_cache(args) -> Path | None:
-    """Point JAX's persistent compilation cache at the study's cache folder (every program,
-    however quick to compile, is cached: the studies' programs compile in well under JAX's
-    default 1 s threshold each but add up to seconds)."""
-    if args.no_compile_cache:
-        return None
-    import jax
-
-    folder = args.compile_cache
-    if folder is None:
-        folder = Path(os.environ.get("ANALOGJAX_COMPILE_CACHE",
-                                     Path.home() / ".cache" / "analogjax" / "jax"))
-    folder.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return folder
 
 
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -252,7 +166,7 @@ def run_variation(args) -> dict:
     per_chip = models.accuracy_over_time(mlp, xbar, x_test, y_test, args.times)
     result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
                                       chunk_size=args.chunk_size,
-                                      progress_meter=_progress_meter(args),
+                                      progress_meter=progress_meter(args),
                                       description=f"{args.preset} chips")
     spec = aj.variation.Spec("accuracy", lower=args.spec)
     labels = [_time_label(t) for t in args.times]
@@ -320,7 +234,7 @@ def run_mvm(args) -> dict:
     y_ideal = x @ w.T
     times = jnp.asarray(args.times)
     rows = []
-    for name in _programmable_presets():
+    for name in programmable_presets() if args.preset == "all" else [args.preset]:
         xbar = aj.Crossbar(aj.presets.PRESETS[name](), rows=128, cols=128,
                            dac=aj.DAC(bits=8), adc=aj.ADC(bits=8))
 
@@ -336,7 +250,7 @@ def run_mvm(args) -> dict:
 
         result = aj.variation.monte_carlo(per_chip, key=k_chips, n_chips=args.chips,
                                           chunk_size=args.chunk_size,
-                                          progress_meter=_progress_meter(args),
+                                          progress_meter=progress_meter(args),
                                           description=name)
         result.save(args.out / name)
         stats = result.summary()["relative_error"]
@@ -376,7 +290,7 @@ def run_esgnn(args) -> dict:
     per_chip = models.graph_accuracy_per_chip(network, graphs, train, test)
     result = aj.variation.monte_carlo(per_chip, key=jax.random.key(args.seed),
                                       n_chips=args.chips, chunk_size=args.chunk_size,
-                                      progress_meter=_progress_meter(args),
+                                      progress_meter=progress_meter(args),
                                       description=f"{args.preset} chips")
     energy = models.esgnn_energy(network, graphs)
     energy_j = {"analogue": float(energy["analogue"]), "digital": float(energy["digital"]),
@@ -443,9 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
         args = _apply_config(parser, argv)
-        run = {"variation": run_variation, "mvm": run_mvm, "esgnn": run_esgnn}[args.study]
+        run = {"variation": run_variation, "mvm": run_mvm, "esgnn": run_esgnn,
+               **_studies.RUNS}[args.study]
         args.out.mkdir(parents=True, exist_ok=True)
-        _enable_compile_cache(args)
+        enable_compile_cache(args)
         run(args)
     except CLIError as error:
         print(f"analogjax: error: {error}", file=sys.stderr)
@@ -458,12 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         print("analogjax: interrupted", file=sys.stderr)
         return 130
     return 0
-
-
-def _progress_meter(args):
-    import analogjax as aj
-
-    return aj.variation.NoProgressMeter() if args.no_progress else aj.variation.TqdmProgressMeter()
 
 
 if __name__ == "__main__":

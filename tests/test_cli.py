@@ -13,7 +13,9 @@ def test_help_lists_the_studies(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "variation" in out and "mvm" in out and "esgnn" in out
+    for study in ("variation", "mvm", "irdrop", "twin", "diffusion", "pruning", "esgnn",
+                  "circuit"):
+        assert f"  {study}" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -25,6 +27,11 @@ def test_help_lists_the_studies(capsys):
     (["esgnn", "--bits", "20"], "--bits must be in 1..16"),
     (["esgnn", "--preset", "pcm_like"], "invalid choice: 'pcm_like'"),
     (["variation", "--config", "/nonexistent/c.toml"], "config file not found"),
+    (["irdrop", "--sizes", "0"], "--sizes: must be a positive integer"),
+    (["irdrop", "--r-wire", "-1"], "--r-wire: must be a positive number"),
+    (["circuit", "/nonexistent.cir"], "netlist not found"),
+    (["circuit"], "the following arguments are required: netlist"),
+    (["twin", "--preset", "formed_rram_taox_40nm"], "invalid choice"),
 ])
 def test_bad_options_give_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
@@ -104,3 +111,54 @@ def test_repeated_study_loads_its_programs_from_the_compile_cache(tmp_path):
     other = tmp_path / "other"
     run("--no-compile-cache", "--compile-cache", str(other))
     assert not other.exists()
+
+
+OSCILLATOR = """* closed-loop oscillator
+R11 x1 n1 20k
+R12 x2 n1 10k
+C1 n1 x1 100n
+EU1 x1 0 0 n1 1e+06
+R31 x1 n3 10k
+R32 n3 y 10k
+EU2 y 0 0 n3 1e+06
+R21 y n2 10k
+C2 n2 x2 100n
+EU3 x2 0 0 n2 1e+06
+.ic v(x1)=0.5 v(y)=-0.5
+.tran 10u 2m 0 10u UIC
+.end
+"""
+
+TINY = {
+    "irdrop": ["--sizes", "16", "--r-wire", "1", "--batch", "4"],
+    "twin": ["--steps", "20", "--width", "8"],
+    "diffusion": ["--steps", "20", "--samples", "64", "--loop-steps", "10"],
+    "pruning": ["--steps", "20", "--hidden", "16"],
+    "circuit": ["--points", "21", "--tolerance", "0.05"],
+}
+
+
+@pytest.mark.parametrize("study", list(TINY))
+def test_each_study_runs_at_tiny_size(study, tmp_path, capsys):
+    """Every use case from the command line: results folder (summary.json, values.npz, a
+    PNG) and a printed table, at tiny sizes."""
+    out = tmp_path / study
+    argv = [study, *TINY[study], "--chips", "2", "--chunk-size", "2", "--no-progress",
+            "--no-compile-cache", "--out", str(out)]
+    if study == "circuit":
+        netlist = tmp_path / "oscillator.cir"
+        netlist.write_text(OSCILLATOR)
+        argv.insert(1, str(netlist))
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"results in {out}" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["study"] == study
+    assert (out / "values.npz").stat().st_size > 0
+    assert any(p.stat().st_size > 0 for p in out.glob("*.png"))
+    if study == "circuit":  # the oscillator decays from 0.5 V: a tolerance spreads it
+        x1 = next(r for r in summary["final_voltages"] if r["node"] == "x1")
+        assert abs(x1["nominal"]) < 0.5 and x1["sd"] > 0
+    if study == "irdrop":
+        row = summary["rows"][0]
+        assert row["error_with_wires"][0] > 0 and row["ir_drop_part"][0] > 0

@@ -175,3 +175,17 @@ def test_crossbar_option():
         expected = (sol[0].currents - sol[1].currents) * chip.weight_per_siemens[0, 0, 0]
         expected = expected * jnp.max(jnp.abs(x[:, :4]), axis=1, keepdims=True) / 0.2
         np.testing.assert_allclose(chip(x[:, :4]), expected, rtol=1e-9)
+
+
+def test_float32_cg_with_many_right_hand_sides():
+    """Regression: lineax's breakdown test (p·Sp > 100·size·eps·r·z) stopped float32 CG with
+    NaN on systems of ≳ 5·10⁴ unknowns (a 64×64 array with 16 right-hand sides, a 256×256
+    array with one); with the operator scaled it converges and matches float64."""
+    g = jax.random.uniform(jax.random.key(3), (64, 64), minval=1e-6, maxval=3e-5)
+    v = 0.2 * jax.random.normal(jax.random.key(0), (16, 64))
+    f32 = aj.ir_drop.solve(g, v, r_word=1.0, r_bit=1.0,
+                           solver=aj.ir_drop.PreconditionedCG()).currents
+    with jax.enable_x64(True):
+        f64 = aj.ir_drop.solve(g.astype(jnp.float64), v.astype(jnp.float64), r_word=1.0,
+                               r_bit=1.0, solver=aj.ir_drop.PreconditionedCG()).currents
+    np.testing.assert_allclose(f32, f64, rtol=1e-4, atol=1e-4 * float(jnp.abs(f64).max()))

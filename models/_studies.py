@@ -71,8 +71,8 @@ def register(sub) -> None:
         "read and op-amp noise; 12-bit input DAC; limiters at x in [0, 1]); report the "
         "extrapolation RMSE on t in (2, 6] s, digital vs analogue."))
     common_options(p, presets=presets, preset="rram_taox_40nm", chips=16, out="twin")
-    p.add_argument("--steps", type=positive_int, default=1500, help="training steps")
-    p.add_argument("--width", type=positive_int, default=32, help="hidden width W")
+    p.add_argument("--steps", type=positive_int, default=4000, help="training steps")
+    p.add_argument("--width", type=positive_int, default=64, help="hidden width W")
 
     p = sub.add_parser("diffusion", help=STUDIES["diffusion"], description=(
         "Train a score network (the published 2-14-14-2 recipe with noise-aware training) "

@@ -7,6 +7,7 @@ imports it).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import tomllib
@@ -233,7 +234,7 @@ def run_mvm(args) -> dict:
     x = jax.random.normal(k_x, (args.batch, args.size))
     y_ideal = x @ w.T
     times = jnp.asarray(args.times)
-    rows = []
+    rows, errors = [], {}
     for name in programmable_presets() if args.preset == "all" else [args.preset]:
         xbar = aj.Crossbar(aj.presets.PRESETS[name](), rows=128, cols=128,
                            dac=aj.DAC(bits=8), adc=aj.ADC(bits=8))
@@ -255,6 +256,15 @@ def run_mvm(args) -> dict:
         result.save(args.out / name)
         stats = result.summary()["relative_error"]
         rows.append((name, stats))
+        errors[name] = result.values["relative_error"]  # (chips, times)
+    summary = {"study": "mvm", "n_chips": args.chips, "seed": args.seed, "size": args.size,
+               "batch": args.batch, "times_s": list(args.times),
+               "relative_error": {name: {"mean": np.atleast_1d(st["mean"]).tolist(),
+                                         "std": np.atleast_1d(st["std"]).tolist()}
+                                  for name, st in rows}}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    np.savez(args.out / "values.npz", **errors)
+    _plot_mvm(summary, args.out / "error_vs_time.png")
     print(f"relative MVM error ||y - Wx|| / ||Wx|| over {args.chips} chips "
           f"({args.size}x{args.size} layer, 128x128 arrays, 8-bit DAC/ADC, no drift "
           "compensation): mean ± std")
@@ -265,6 +275,25 @@ def run_mvm(args) -> dict:
             for i in range(len(args.times))))
     print(f"results in {args.out}/")
     return dict(rows)
+
+
+def _plot_mvm(summary, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, stats in summary["relative_error"].items():
+        ax.errorbar(summary["times_s"], stats["mean"], yerr=stats["std"], marker="o",
+                    capsize=3, label=name)
+    ax.set(xscale="log", xlabel="time after programming [s]", ylabel="relative MVM error",
+           title=f"{summary['size']}x{summary['size']} layer, {summary['n_chips']} chips")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def run_esgnn(args) -> dict:

@@ -426,6 +426,13 @@ def run_pruning(args) -> dict:
 
 
 def run_circuit(args) -> dict:
+    import jax
+
+    with jax.enable_x64(True):  # circuit physics in double precision (not left on globally)
+        return _run_circuit(args)
+
+
+def _run_circuit(args) -> dict:
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -447,7 +454,6 @@ def run_circuit(args) -> dict:
                   if isinstance(e, circuits.Resistor | circuits.Capacitor | circuits.Inductor)]
     nominal_values = jnp.asarray([float(getattr(e, e.value_field)) for e in toleranced])
     nodes = circuit.node_names
-    jax.config.update("jax_enable_x64", True)  # circuit physics in double precision
     ts = jnp.asarray(ts, jnp.float64)
 
     def voltages(values):

@@ -162,3 +162,15 @@ def test_each_study_runs_at_tiny_size(study, tmp_path, capsys):
     if study == "irdrop":
         row = summary["rows"][0]
         assert row["error_with_wires"][0] > 0 and row["ir_drop_part"][0] > 0
+
+
+def test_mvm_study_writes_its_folder(tmp_path, capsys):
+    out = tmp_path / "mvm"
+    assert main(["mvm", "--preset", "rram_180nm", "--size", "32", "--batch", "4", "--chips",
+                 "2", "--chunk-size", "2", "--times", "1,3600", "--no-progress",
+                 "--no-compile-cache", "--out", str(out)]) == 0
+    assert "rram_180nm" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["relative_error"]) == ["rram_180nm"]
+    assert len(summary["relative_error"]["rram_180nm"]["mean"]) == 2
+    assert (out / "error_vs_time.png").stat().st_size > 0 and (out / "values.npz").exists()

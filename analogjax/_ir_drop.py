@@ -393,8 +393,10 @@ def solve(
             small-signal conductances.
         v_word: word-line source voltages [V], with any leading batch axes; the network is
             shared by the batch.
-        r_word, r_bit: resistance of one word-line / bit-line segment between cells [Ω], > 0.
-        r_driver, r_sense: driver output and sense-amplifier input resistance [Ω], >= 0.
+        r_word: resistance of one word-line segment between cells [Ω], > 0.
+        r_bit: resistance of one bit-line segment between cells [Ω], > 0.
+        r_driver: word-line driver output resistance [Ω], >= 0.
+        r_sense: sense-amplifier (virtual ground) input resistance [Ω], >= 0.
         r_access: on-resistance of a 1T1R access transistor in series with each cell [Ω],
             or None for a passive (1R) array.
         cell: a non-linear cell I–V (``SinhCell``), solved by Newton's method

@@ -71,8 +71,12 @@ def register(sub) -> None:
         "read and op-amp noise; 12-bit input DAC; limiters at x in [0, 1]); report the "
         "extrapolation RMSE on t in (2, 6] s, digital vs analogue."))
     common_options(p, presets=presets, preset="rram_taox_40nm", chips=16, out="twin")
-    p.add_argument("--steps", type=positive_int, default=4000, help="training steps")
+    p.add_argument("--steps", type=positive_int, default=2000, help="training steps")
     p.add_argument("--width", type=positive_int, default=64, help="hidden width W")
+    p.add_argument("--segment", type=positive_int, default=50,
+                   help="multiple-shooting segment [saved steps of 10 ms]: half a drive "
+                        "period by default; short segments (10) leave a bias that "
+                        "accumulates over periods (the memristor integrates its current)")
 
     p = sub.add_parser("diffusion", help=STUDIES["diffusion"], description=(
         "Train a score network (the published 2-14-14-2 recipe with noise-aware training) "
@@ -224,8 +228,11 @@ def run_twin(args) -> dict:
                                              t_end=2.0, dt=0.01)
     model = _twin.NeuralODE(aj.Network.init(aj.MLPArchitecture(
         (2, args.width, args.width, 1), bias=True), key=k_net), inputs=drive)
+    if args.segment >= ts.shape[0]:
+        raise CLIError(f"twin: --segment must be below {ts.shape[0]} (the 2 s of training "
+                       f"data at 10 ms); got {args.segment}")
     model, losses = _twin.train_neural_ode(model, ts, xs, key=k_train, steps=args.steps,
-                                           segment=10,
+                                           segment=args.segment,
                                            weight_noise=aj.WeightNoise(std=0.02, clip=0.08))
     ts_long, x_true = _twin.hp_memristor_trajectories(x0s=jnp.array([0.35]), drive=drive,
                                                       t_end=6.0, dt=0.01)
@@ -248,7 +255,7 @@ def run_twin(args) -> dict:
                                       progress_meter=progress_meter(args))
     rmse = result.values["rmse"]
     summary = {"study": "twin", "preset": args.preset, "seed": args.seed,
-               "training_steps": args.steps, "width": args.width,
+               "training_steps": args.steps, "width": args.width, "segment": args.segment,
                "final_loss": float(losses[-1]), "rmse_digital": e_digital,
                "rmse_analogue_mean": float(rmse.mean()),
                "rmse_analogue_sd": float(rmse.std()),

@@ -131,7 +131,7 @@ EU3 x2 0 0 n2 1e+06
 
 TINY = {
     "irdrop": ["--sizes", "16", "--r-wire", "1", "--batch", "4"],
-    "twin": ["--steps", "20", "--width", "8"],
+    "twin": ["--steps", "20", "--width", "8", "--segment", "5"],
     "diffusion": ["--steps", "20", "--samples", "64", "--loop-steps", "10"],
     "pruning": ["--steps", "20", "--hidden", "16"],
     "circuit": ["--points", "21", "--tolerance", "0.05"],

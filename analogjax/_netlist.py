@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import math
 import re
+from pathlib import Path
 from typing import ClassVar
 
 import diffrax
@@ -841,6 +842,19 @@ def _source(tokens: list[str], line_no: int, line: str) -> AbstractWaveform:
         raise ValueError(f"line {line_no}: unsupported source specification {text!r} "
                          "(supported: a value, DC v, PWL(…), PULSE(…), SIN(…)): " + line)
     return DC(_value(tokens[0], line_no, line))
+
+
+EXAMPLE_NETLISTS = ("oscillator",)
+
+
+def example_netlist(name: str) -> Path:
+    """Path of a SPICE netlist shipped with the package: ``"oscillator"``, the three-op-amp
+    closed-loop oscillator dx/dt = A x, A = [[−500, −1000], [1000, 0]] s⁻¹ (the reference
+    ``oscillator_ideal.cir`` checked against ngspice, without its control block). For
+    ``read_spice(example_netlist(name).read_text())`` or ``analogjax circuit PATH``."""
+    if name not in EXAMPLE_NETLISTS:
+        raise ValueError(f"name must be one of {EXAMPLE_NETLISTS}; got {name!r}")
+    return Path(__file__).parent / "data" / f"{name}.cir"
 
 
 def read_spice(text: str) -> Circuit:

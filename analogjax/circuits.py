@@ -35,5 +35,6 @@ from ._netlist import (
     TransientSettings as TransientSettings,
     VoltageSource as VoltageSource,
     crossbar_elements as crossbar_elements,
+    example_netlist as example_netlist,
     read_spice as read_spice,
 )

@@ -29,22 +29,7 @@ from analogjax import circuits
 
 jax.config.update("jax_enable_x64", True)
 
-OSCILLATOR = """* closed-loop oscillator: dx/dt = A x, A = [[-500, -1000], [1000, 0]] 1/s
-R11 x1 n1 20k
-R12 x2 n1 10k
-C1 n1 x1 100n
-EU1 x1 0 0 n1 1e+06
-R31 x1 n3 10k
-R32 n3 y 10k
-EU2 y 0 0 n3 1e+06
-R21 y n2 10k
-C2 n2 x2 100n
-EU3 x2 0 0 n2 1e+06
-.ic v(x1)=0.5 v(x2)=0 v(n1)=0 v(n2)=0 v(n3)=0 v(y)=-0.5
-.tran 1u 10m 0 1u UIC
-.end
-"""
-"""The shared reference netlist ``oscillator_ideal.cir`` (its ngspice control block left out)."""
+OSCILLATOR = circuits.example_netlist("oscillator").read_text()
 
 
 def ladder_netlist(stages: int, resistances=None) -> str:

@@ -42,8 +42,18 @@ def _plt():
     return plt
 
 
-def _write_summary(folder: Path, result, extra: dict) -> None:
-    result.save(folder, extra=extra)
+def _chips_vs_digital(title: str, digital: float, label: str, values, third: str,
+                      note: str, result, out: Path) -> None:
+    """Print a study's table: the digital baseline, then mean, s.d. and ``third`` (``min``
+    or ``median``) of ``values`` over chips."""
+    import numpy as np
+
+    third_value = np.min(values) if third == "min" else np.median(values)
+    print(f"\n{title}")
+    print(f"{'':10s}{'mean':>10s}{'s.d.':>10s}{third:>10s}")
+    print(f"{'digital':10s}{digital:10.4f}")
+    print(f"{label:10s}{values.mean():10.4f}{values.std():10.4f}{third_value:10.4f}   ({note})")
+    print(f"{result.chips_per_second:.2f} chips/s; results in {out}/")
 
 
 def register(sub) -> None:
@@ -119,6 +129,9 @@ def register(sub) -> None:
 
 
 def run_irdrop(args) -> dict:
+    import dataclasses
+
+    import equinox as eqx
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -143,9 +156,12 @@ def run_irdrop(args) -> dict:
             y_plain = chip(x, key=k_read)
             norm = jnp.linalg.norm(y_ideal)
 
-            def with_wires(r):  # the same cells (same programming key), wired
-                wired = aj.Crossbar(device, rows=n, cols=n, wires=aj.ir_drop.Wires(r, r))
-                y = wired.program(w, key=k_program)(x, key=k_read)
+            def with_wires(r):  # the same programmed chip read through resistive wires
+                # (programming and the ADC calibration do not depend on the wires)
+                wired = eqx.tree_at(lambda c: c.crossbar, chip,
+                                    dataclasses.replace(crossbar,
+                                                        wires=aj.ir_drop.Wires(r, r)))
+                y = wired(x, key=k_read)
                 return jnp.stack([jnp.linalg.norm(y - y_ideal),
                                   jnp.linalg.norm(y - y_plain)]) / norm
 
@@ -260,7 +276,7 @@ def run_twin(args) -> dict:
                "rmse_analogue_mean": float(rmse.mean()),
                "rmse_analogue_sd": float(rmse.std()),
                "rmse_analogue_median": float(np.median(rmse))}
-    _write_summary(args.out, result, summary)
+    result.save(args.out, extra=summary)
 
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6),
@@ -281,13 +297,10 @@ def run_twin(args) -> dict:
     fig.savefig(args.out / "twin.png", dpi=120)
     plt.close(fig)
 
-    print(f"\nHP-memristor digital twin, extrapolation RMSE of x on t in (2, 6] s "
-          f"({args.steps} training steps, final loss {float(losses[-1]):.2e})")
-    print(f"{'':10s}{'mean':>10s}{'s.d.':>10s}{'median':>10s}")
-    print(f"{'digital':10s}{e_digital:10.4f}")
-    print(f"{'analogue':10s}{rmse.mean():10.4f}{rmse.std():10.4f}{np.median(rmse):10.4f}"
-          f"   ({args.chips} chips, {args.preset})")
-    print(f"{result.chips_per_second:.2f} chips/s; results in {args.out}/")
+    _chips_vs_digital(f"HP-memristor digital twin, extrapolation RMSE of x on t in (2, 6] s "
+                      f"({args.steps} training steps, final loss {float(losses[-1]):.2e})",
+                      e_digital, "analogue", rmse, "median",
+                      f"{args.chips} chips, {args.preset}", result, args.out)
     return summary
 
 
@@ -339,7 +352,7 @@ def run_diffusion(args) -> dict:
                "analogue": {k: {"mean": float(result.values[k].mean()),
                                 "sd": float(result.values[k].std())} for k in metrics}}
     samples = result.values.pop("samples")
-    _write_summary(args.out, result, summary)
+    result.save(args.out, extra=summary)
     np.savez(args.out / "samples.npz", analogue=samples, digital=np.asarray(digital),
              reference=np.asarray(reference))
 
@@ -406,7 +419,7 @@ def run_pruning(args) -> dict:
                "digital_accuracy": digital, "accuracy_mean": float(accuracy.mean()),
                "accuracy_sd": float(accuracy.std()), "accuracy_min": float(accuracy.min()),
                "kept_fraction": float(result.values["kept_fraction"].mean())}
-    _write_summary(args.out, result, summary)
+    result.save(args.out, extra=summary)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.hist(accuracy, bins=min(20, max(3, args.chips // 2)), alpha=0.7,
@@ -418,14 +431,11 @@ def run_pruning(args) -> dict:
     fig.tight_layout()
     fig.savefig(args.out / "accuracy.png", dpi=120)
     plt.close(fig)
-    print(f"\ndigits test accuracy: topology-pruned random formed arrays ({args.preset}, "
-          f"64-{args.hidden}-10, {args.steps} steps, 8-bit ADC) vs the same network trained "
-          "digitally")
-    print(f"{'':10s}{'mean':>10s}{'s.d.':>10s}{'min':>10s}")
-    print(f"{'digital':10s}{digital:10.4f}")
-    print(f"{'pruned':10s}{accuracy.mean():10.4f}{accuracy.std():10.4f}{accuracy.min():10.4f}"
-          f"   ({args.chips} chips; {summary['kept_fraction']:.0%} of pairs kept)")
-    print(f"{result.chips_per_second:.2f} chips/s; results in {args.out}/")
+    _chips_vs_digital(f"digits test accuracy: topology-pruned random formed arrays "
+                      f"({args.preset}, 64-{args.hidden}-10, {args.steps} steps, 8-bit ADC) vs "
+                      "the same network trained digitally", digital, "pruned", accuracy, "min",
+                      f"{args.chips} chips; {summary['kept_fraction']:.0%} of pairs kept",
+                      result, args.out)
     return summary
 
 
@@ -484,7 +494,7 @@ def _run_circuit(args) -> dict:
     summary = {"study": "circuit", "netlist": str(args.netlist), "seed": args.seed,
                "tolerance": args.tolerance, "toleranced_elements": len(toleranced),
                "t_stop_s": float(ts[-1]), "final_voltages": rows}
-    _write_summary(args.out, result, summary)
+    result.save(args.out, extra=summary)
     np.savez(args.out / "nominal.npz", t=np.asarray(ts), voltages=nominal,
              nodes=np.asarray(nodes))
 

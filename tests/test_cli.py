@@ -7,6 +7,8 @@ import sys
 import pytest
 from analogjax.models._cli import main
 
+from analogjax import circuits
+
 
 def test_help_lists_the_studies(capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -113,28 +115,12 @@ def test_repeated_study_loads_its_programs_from_the_compile_cache(tmp_path):
     assert not other.exists()
 
 
-OSCILLATOR = """* closed-loop oscillator
-R11 x1 n1 20k
-R12 x2 n1 10k
-C1 n1 x1 100n
-EU1 x1 0 0 n1 1e+06
-R31 x1 n3 10k
-R32 n3 y 10k
-EU2 y 0 0 n3 1e+06
-R21 y n2 10k
-C2 n2 x2 100n
-EU3 x2 0 0 n2 1e+06
-.ic v(x1)=0.5 v(y)=-0.5
-.tran 10u 2m 0 10u UIC
-.end
-"""
-
 TINY = {
     "irdrop": ["--sizes", "16", "--r-wire", "1", "--batch", "4"],
     "twin": ["--steps", "20", "--width", "8", "--segment", "5"],
     "diffusion": ["--steps", "20", "--samples", "64", "--loop-steps", "10"],
     "pruning": ["--steps", "20", "--hidden", "16"],
-    "circuit": ["--points", "21", "--tolerance", "0.05"],
+    "circuit": ["--points", "11", "--tolerance", "0.05"],
 }
 
 
@@ -146,9 +132,7 @@ def test_each_study_runs_at_tiny_size(study, tmp_path, capsys):
     argv = [study, *TINY[study], "--chips", "2", "--chunk-size", "2", "--no-progress",
             "--no-compile-cache", "--out", str(out)]
     if study == "circuit":
-        netlist = tmp_path / "oscillator.cir"
-        netlist.write_text(OSCILLATOR)
-        argv.insert(1, str(netlist))
+        argv.insert(1, str(circuits.example_netlist("oscillator")))
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert f"results in {out}" in printed

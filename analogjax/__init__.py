@@ -22,6 +22,7 @@ from ._converters import (
 from ._crossbar import (
     AnalogMatrices as AnalogMatrices,
     Crossbar as Crossbar,
+    FrozenRead as FrozenRead,
     ProgrammedCrossbar as ProgrammedCrossbar,
     Read as Read,
 )

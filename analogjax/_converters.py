@@ -114,9 +114,10 @@ class AbstractADCRange(eqx.Module):
 
     ``full_scale`` gets each tile's signed conductances (``(R, rows, C, cols)`` [S]), the DAC,
     the column currents of a calibration read (``(R, N, C, cols)`` [A], N inputs and bit
-    slices; None when the range needs none) and the number of bit lines in use in each
-    column tile (the rest are padding), and returns the full scale per tile ``(R, C, 1)`` or
-    per column ``(R, C, cols)``.
+    slices, with ``cols`` the bit lines in use when there is one column tile; None when the
+    range needs none) and the number of bit lines in use in each column tile (the rest are
+    padding), and returns the full scale per tile ``(R, C, 1)`` or per column
+    ``(R, C, cols)``.
     """
 
     needs_calibration_read: ClassVar[bool] = False

@@ -213,10 +213,20 @@ class Crossbar(eqx.Module):
                 used_rows = in_features if n_row == 1 else rows  # the rest read 0 V
                 v, *_ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, used_rows)
                 v = v.reshape(n_row, -1, used_rows)
-                g_used = g_eff[:, :used_rows].reshape(n_row, used_rows, -1)
-                currents = (v @ g_used).reshape(n_row, v.shape[1], n_col, -1)
+                # Only the cells in use are read: the rest are padding whose currents no range
+                # uses (they read 0 A). Sliced before anything else reads the cells, so a
+                # program that never needs the padding cells never computes them.
+                used_cols = columns[0] if n_col == 1 else self.usable_cols
+                g_used = self.mapping.effective(jax.lax.optimization_barrier(
+                    self.mapping.select_columns(cells.g[:, :, :used_rows], used_cols)))
+                currents = v @ g_used.reshape(n_row, used_rows, -1)
+                currents = currents.reshape(n_row, v.shape[1], n_col, used_cols)
             full_scale = jax.lax.stop_gradient(
                 adc_range.full_scale(g_eff, self.dac, currents, columns))
+            if 1 < full_scale.shape[-1] < g_eff.shape[-1]:  # per column; padding at 1 A
+                full_scale = jnp.pad(full_scale, ((0, 0), (0, 0),
+                                                  (0, g_eff.shape[-1] - full_scale.shape[-1])),
+                                     constant_values=1.0)
             full_scale = jnp.broadcast_to(full_scale, (n_row, n_col, full_scale.shape[-1]))
             full_scale = jnp.where(full_scale > 0, full_scale, jnp.ones_like(full_scale))
         return ProgrammedCrossbar(
@@ -448,39 +458,46 @@ class ProgrammedCrossbar(eqx.Module):
         frozen state, e.g. for every example of a test set), ``white_key`` the white noise
         of each vector and bit slice (counter-based: vector ``b`` of a batch gets the same
         draw whatever the batch size). Both keys are needed when the device has read
-        noise."""
+        noise. ``chip.read(x, white_key=kw, frozen_key=kf, t=t)`` equals
+        ``chip.at(t, frozen_key=kf)(x, key=kw)``; use :meth:`at` to read many batches at one
+        time without recomputing its conductances."""
         x_dtype = jnp.asarray(x).dtype
         x, batch_shape = self._check_inputs(x)
         check_key("white_key", white_key, required=False)
         check_key("frozen_key", frozen_key, required=False)
-        xbar = self.crossbar
-        noisy = xbar.device.has_read_noise
+        noisy = self.crossbar.device.has_read_noise
         if noisy and (white_key is None or frozen_key is None):
             raise ValueError("white_key and frozen_key are required: the device has read "
                              "noise (drawn per read); pass jax.random.key(…) for each")
-        k_white, k_frozen = (white_key, frozen_key) if noisy else (None, None)
+        state = self._at(t, frozen_key if noisy else None)
+        y = state._mvm(x, white_key if noisy else None)
+        return _output(y, x_dtype, batch_shape, self.out_features)
+
+    def at(self, t: float | ArrayLike | None = None, *,
+           frozen_key: PRNGKeyArray | None = None) -> FrozenRead:
+        """The chip as it reads ``t`` seconds after programming (``None``: the drift
+        reference time): drifted conductances with this read time's frozen noise (drawn from
+        ``frozen_key``, needed when the device has frozen read noise), computed once.
+        Call the result on each batch read at that time (fresh white noise per call)."""
+        check_key("frozen_key", frozen_key, required=False)
+        if _has_part(self.crossbar.device.read_noise.frozen_std) and frozen_key is None:
+            raise ValueError("frozen_key is required: the device has frozen read noise (one "
+                             "draw per read time); pass frozen_key=jax.random.key(…)")
+        return self._at(t, frozen_key)
+
+    def _at(self, t, frozen_key) -> FrozenRead:
+        xbar = self.crossbar
         region = self._region()
-        n_row, rows, n_col, n_out = region.shape
-        v, x_scale, x_offset, slice_weights = xbar._word_line_voltages(x, n_row, rows)
-        time = xbar.device.read_time(t, x.dtype)
+        time = xbar.device.read_time(t, self.cells.g.dtype)
         g = xbar.device.conductance(region.cells, t)
-        g_read, g_eff = self._read_conductances(k_frozen, region.cells.g, g, time)
-        current = self._bit_line_currents(v, g_read, g_eff, n_out)
-        if noisy:
-            white = self._white_noise(k_white, v, region.cells.g, g, time)
-            if white is not None:
-                current = current + white
-        current = xbar.adc(current, region.full_scale[:, None, None])
+        g_read, g_eff = self._read_conductances(frozen_key, region.cells.g, g, time)
         weight_per_siemens = region.weight_per_siemens
         if xbar.drift_compensation:
             weight_per_siemens = weight_per_siemens * _drift_compensation(
                 xbar.mapping.effective(region.cells.g), g_eff)
-        y = self._digital_sum(current, weight_per_siemens, slice_weights, x_scale)
-        if xbar.dac.shifts_inputs:
-            y = y + x_offset * self._column_sums(g_eff, weight_per_siemens)
-        if jnp.issubdtype(x_dtype, jnp.floating) and jnp.finfo(x_dtype).bits < 32:
-            y = y.astype(x_dtype)  # computed in float32, returned in the inputs' half type
-        return y.reshape(*batch_shape, self.out_features)
+        return FrozenRead(chip=self, region=region, time=time, conductance=g,
+                          read_conductance=g_read, effective_conductance=g_eff,
+                          weight_per_siemens=weight_per_siemens)
 
     def _check_inputs(self, x) -> tuple[Float[Array, "B in"], tuple[int, ...]]:
         """Inputs flattened to a non-empty finite batch in the chip's float dtype, and the
@@ -507,8 +524,8 @@ class ProgrammedCrossbar(eqx.Module):
             n_out = self.out_features if n_col == 1 else xbar.usable_cols
         else:
             n_out = xbar.usable_cols
-        cells = jax.tree_util.tree_map(
-            lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells)
+        cells = jax.lax.optimization_barrier(jax.tree_util.tree_map(
+            lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells))
 
         def per_column(a):
             return a[..., :n_out] if a.shape[-1] > 1 else a
@@ -554,6 +571,76 @@ class ProgrammedCrossbar(eqx.Module):
         scale = slice_weights[None, None, :, None, None] * weight_per_siemens[:, None, None]
         y = jnp.sum(current * scale, axis=(0, 2)).reshape(batch, -1)
         return y[:, : self.out_features] * (x_scale / xbar.dac.v_read)
+
+
+def _has_part(std_of) -> bool:
+    """Whether a read-noise part (``white_std`` or ``frozen_std``) is present."""
+    one = jnp.ones(())
+    return std_of(one, one, one) is not None
+
+
+def _output(y: Array, x_dtype, batch_shape: tuple[int, ...], out_features: int) -> Array:
+    """A read's ``(B, out)`` outputs in the inputs' batch shape (and half type)."""
+    if jnp.issubdtype(x_dtype, jnp.floating) and jnp.finfo(x_dtype).bits < 32:
+        y = y.astype(x_dtype)  # computed in float32, returned in the inputs' half type
+    return y.reshape(*batch_shape, out_features)
+
+
+class FrozenRead(eqx.Module):
+    """A programmed crossbar as it reads at one time after programming
+    (:meth:`ProgrammedCrossbar.at`): the cells' conductances drifted to that time with its
+    frozen read noise, computed once. Calling it on a batch adds only what is drawn per read
+    (white noise, per vector and bit slice) and the converters, so a test set read in
+    minibatches at one time, or every step of a solve, shares one frozen state and pays for
+    it once."""
+
+    chip: ProgrammedCrossbar
+    region: _ReadRegion
+    time: Float[Array, ""]
+    """Time of the read after programming [s]."""
+    conductance: Array
+    """Drifted conductances of the cells read ``(P, R, rows, C, cols)`` [S], no read noise."""
+    read_conductance: Array
+    """The same with this read time's frozen noise [S]."""
+    effective_conductance: Array
+    """Signed conductances ``(R, rows, C, cols)`` [S] the inputs see."""
+    weight_per_siemens: Array
+    """Weight units per siemens, drift compensation included."""
+
+    def __call__(self, x: Float[ArrayLike, "... in"], *, key: PRNGKeyArray | None = None
+                 ) -> Float[Array, "... out"]:
+        """Analogue MVM ``y ≈ W x`` at this read time; ``key`` draws the white read noise
+        (needed when the device has white read noise)."""
+        chip = self.chip
+        x_dtype = jnp.asarray(x).dtype
+        x, batch_shape = chip._check_inputs(x)
+        check_key("key", key, required=False)
+        if _has_part(chip.crossbar.device.read_noise.white_std) and key is None:
+            raise ValueError("key is required: the device has white read noise (drawn per "
+                             "read); pass key=jax.random.key(…)")
+        return _output(self._mvm(x, key), x_dtype, batch_shape, chip.out_features)
+
+    def _mvm(self, x: Float[Array, "B in"], white_key: PRNGKeyArray | None
+             ) -> Float[Array, "B out"]:
+        """The read step by step: the DAC's word-line voltages → the bit-line currents (Ohm
+        and Kirchhoff, or nodal analysis with wires) plus white read noise → the ADC →
+        digital scaling back to weight units and the sum over tiles and slices."""
+        chip, region = self.chip, self.region
+        xbar = chip.crossbar
+        n_row, rows, n_col, n_out = region.shape
+        v, x_scale, x_offset, slice_weights = xbar._word_line_voltages(x, n_row, rows)
+        g_eff = self.effective_conductance
+        current = chip._bit_line_currents(v, self.read_conductance, g_eff, n_out)
+        if white_key is not None:
+            white = chip._white_noise(white_key, v, region.cells.g, self.conductance,
+                                      self.time)
+            if white is not None:
+                current = current + white
+        current = xbar.adc(current, region.full_scale[:, None, None])
+        y = chip._digital_sum(current, self.weight_per_siemens, slice_weights, x_scale)
+        if xbar.dac.shifts_inputs:
+            y = y + x_offset * chip._column_sums(g_eff, self.weight_per_siemens)
+        return y
 
 
 class _ReadRegion(eqx.Module):

@@ -92,6 +92,33 @@ def test_read_noise_time_scales_through_the_mvm(kind, sliced):
     assert same == (kind == "frozen")
 
 
+def test_a_read_time_state_is_the_read_computed_once():
+    """``chip.at(t, frozen_key)`` holds the conductances of one read time: calling it is
+    ``chip.read`` with the same keys, bit for bit (drift, frozen and white noise, drift
+    compensation, converters), and frozen-only noise is the same for every batch read then."""
+    w = jax.random.normal(jax.random.key(0), (12, 20))
+    x = jax.random.normal(jax.random.key(1), (6, 20))
+    kw, kf = jax.random.key(2), jax.random.key(3)
+    white_and_frozen = aj.ResistiveDevice(
+        g_min=1 * uS, g_max=25 * uS, drift=aj.presets.pcm_like().drift,
+        read_noise=aj.CombinedReadNoise(aj.WhiteReadNoise(aj.RelativeNoise(0.02)),
+                                        aj.FrozenReadNoise(aj.AbsoluteNoise(0.5 * uS))))
+    for device in (white_and_frozen, aj.presets.pcm_like()):
+        xbar = aj.Crossbar(device, rows=16, cols=8, drift_compensation=True)
+        chip = xbar.program(w, key=jax.random.key(4))
+        state = chip.at(3600.0, frozen_key=kf)
+        np.testing.assert_array_equal(state(x, key=kw),
+                                      chip.read(x, white_key=kw, frozen_key=kf, t=3600.0))
+    # PCM noise is frozen only: two batches read at one time see the same state
+    np.testing.assert_array_equal(state(x[:3]), state(x)[:3])
+    assert not np.allclose(state(x), chip.at(3600.0, frozen_key=kw)(x))
+    with pytest.raises(ValueError, match="frozen_key is required"):
+        chip.at(3600.0)
+    white = aj.Crossbar(white_and_frozen, rows=16, cols=8).program(w, key=jax.random.key(4))
+    with pytest.raises(ValueError, match="key is required"):
+        white.at(1.0, frozen_key=kf)(x)
+
+
 def test_closed_loop_variance_for_white_and_frozen_read_noise():
     """One integrator with feedback −1 and a zero bias read through noisy cells: white read
     noise gives the Ornstein–Uhlenbeck variance σ_w²·t_read/τ/2·(1 − e^{−2s}); frozen noise a

@@ -154,7 +154,7 @@ class Crossbar(eqx.Module):
                 f"conductances must have shape ({self.mapping.arrays}, out, in) for a mapping "
                 f"without reference columns; got {g.shape} for {type(self.mapping).__name__}")
         _, out_features, in_features = g.shape
-        g = self._to_tiles(g)
+        g = self._to_tiles(jax.lax.optimization_barrier(g))
         scale = jnp.broadcast_to(jnp.asarray(weight_per_siemens, g.dtype),
                                  (g.shape[1], g.shape[3], 1))
         cells = ProgrammedCells(g=g, nu=jnp.zeros_like(g))

@@ -21,6 +21,13 @@ def report(path: str, analogue_s: float, baseline_s: float, goal: str, *,
     return row
 
 
+def add_scale_option(parser) -> None:
+    """``--scale K``: K times the default workload (more chips, samples, inputs or cells; each
+    script says which), for the larger-size table on a GPU."""
+    parser.add_argument("--scale", type=int, default=1, choices=range(1, 65), metavar="K",
+                        help="K times the default workload (default 1)")
+
+
 def compile_seconds(jitted, *args) -> float:
     """Time [s] to trace, lower and compile ``jitted`` (a ``jax.jit`` or ``eqx.filter_jit``
     function) for ``args``; the call cache then holds the program."""

@@ -23,7 +23,7 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import report
+from _common import add_scale_option, report
 
 from analogjax import circuits
 
@@ -138,9 +138,11 @@ def main():
                         help="analogjax's relative tolerance (atol = rtol/100); the library "
                              "default is 1e-8, ngspice's reltol 1e-3")
     parser.add_argument("--quick", action="store_true", help="20 variations, 50 stages")
+    add_scale_option(parser)  # the variations
     args = parser.parse_args()
     if args.quick:
         args.variations, args.stages = 20, 50
+    args.variations *= args.scale
     have_ngspice = shutil.which("ngspice") is not None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -20,7 +20,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-from _common import compile_seconds, report
+from _common import add_scale_option, compile_seconds, report
 
 import analogjax as aj
 from analogjax import circuits, solvers
@@ -43,8 +43,11 @@ def main():
     global T_END, BATCH
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="model time 0..0.5, batch 8")
-    if parser.parse_args().quick:
+    add_scale_option(parser)  # the batch
+    args = parser.parse_args()
+    if args.quick:
         T_END, BATCH = 0.5, 8
+    BATCH *= args.scale
     keys = jr.split(jr.key(0), len(SIZES))
     weights = [jr.normal(k, (o, i)) / jnp.sqrt(i)
                for k, i, o in zip(keys[:-1], SIZES[:-1], SIZES[1:], strict=True)]

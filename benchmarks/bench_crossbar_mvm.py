@@ -19,7 +19,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import report
+from _common import add_scale_option, report
 
 import analogjax as aj
 
@@ -39,9 +39,11 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="128², batch 128, 5 repeats")
+    add_scale_option(parser)  # the batch
     args = parser.parse_args()
     if args.quick:
         args.size, args.batch, args.repeats = 128, 128, 5
+    args.batch *= args.scale
     n = args.size
     k_w, k_x, k_prog, k_read = jax.random.split(jax.random.key(0), 4)
     w = jax.random.normal(k_w, (n, n), jnp.float32) / np.sqrt(n)

@@ -17,7 +17,7 @@ import argparse
 import diffrax
 import jax
 import jax.random as jr
-from _common import compile_seconds, report
+from _common import add_scale_option, compile_seconds, report
 
 import analogjax as aj
 from analogjax import circuits, models, solvers
@@ -28,9 +28,11 @@ def main():
     parser.add_argument("--evaluations", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="40 evaluations, 256 samples")
+    add_scale_option(parser)  # the samples
     args = parser.parse_args()
     if args.quick:
         args.evaluations, args.samples = 40, 256
+    args.samples *= args.scale
     n, evaluations = args.samples, args.evaluations
     net = models.ScoreNet(key=jr.key(0))
     reverse = net.reverse(beta_scale=2.0)
@@ -55,7 +57,8 @@ def main():
           f"({t_euler / t_digital:.2f}x)")
     print(f"analogue, Heun ({evaluations // 2} steps):       {t_heun:8.3f} s "
           f"(compile {compile_s:.1f} s)")
-    report(f"analogue diffusion sampler (Heun) / digital, {evaluations} evaluations", t_heun,
+    report(f"analogue diffusion sampler (Heun) / digital, {n} samples x {evaluations} "
+           "evaluations", t_heun,
            t_digital, "<= 1.5", compile_s=compile_s)
     print(f"ratio analogue (Heun, noise on, same evaluations) / digital: "
           f"{t_heun / t_digital:.2f}")

@@ -13,7 +13,7 @@ import time
 
 import jax
 import numpy as np
-from _common import report
+from _common import add_scale_option, report
 
 from analogjax import models
 
@@ -68,9 +68,11 @@ def main():
     parser.add_argument("--chips", type=int, default=100)
     parser.add_argument("--baseline-chips", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="10 chips, 1 baseline chip")
+    add_scale_option(parser)  # the chips
     args = parser.parse_args()
     if args.quick:
         args.chips, args.baseline_chips = 10, 1
+    args.chips *= args.scale
     graphs, train, test = models.load_mutag()
     network = models.EchoStateGraphNetwork()
     keys = jax.random.split(jax.random.key(0), args.chips)

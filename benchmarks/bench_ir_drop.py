@@ -11,6 +11,7 @@ speed-ups last (goal: >= 5x at 256×256). Needs scipy (``pip install -e ".[bench
 """
 
 import argparse
+import math
 import time
 
 import jax
@@ -20,7 +21,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scipy.sparse.linalg as spla  # noqa: E402
-from _common import report  # noqa: E402
+from _common import add_scale_option, report  # noqa: E402
 
 import analogjax as aj  # noqa: E402
 
@@ -85,7 +86,12 @@ def timed(fn, args, repeats):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="64² and 128² only")
-    sizes = (64, 128) if parser.parse_args().quick else (128, 256, 512)
+    add_scale_option(parser)  # the cells: each side times √K
+    args = parser.parse_args()
+    side = math.isqrt(args.scale)
+    if side * side != args.scale:
+        parser.error("--scale must be a square here (the cells of square arrays)")
+    sizes = tuple(side * s for s in ((64, 128) if args.quick else (128, 256, 512)))
     solve = jax.jit(lambda g, v: aj.ir_drop.solve(g, v, r_word=R_WIRE, r_bit=R_WIRE,
                                                   solver=aj.ir_drop.PreconditionedCG()).currents)
     speedups = {}
@@ -97,7 +103,7 @@ def main():
         t_jax, i_jax = timed(compiled, (g, v), 3)
         line = (f"{size}x{size}, {BATCH} inputs: analogjax {t_jax:.3f} s "
                 f"(compile {compile_s:.1f} s)")
-        if size <= 256:
+        if size <= 256 * side:
             matrix = nodal_matrix(g, R_WIRE)
             t_scipy, i_scipy = timed(scipy_currents, (matrix, g, v, R_WIRE), 1)
             rel = np.max(np.abs(np.asarray(i_jax) - i_scipy)) / np.max(np.abs(i_scipy))

@@ -20,7 +20,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-from _common import report
+from _common import add_scale_option, report
 
 import analogjax as aj
 from analogjax import models
@@ -70,9 +70,11 @@ def main():
     parser.add_argument("--chips", type=int, default=1000)
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="256 chips, no memory runs")
+    add_scale_option(parser)  # the chips
     args = parser.parse_args()
     if args.quick:
         args.chips = 256
+    args.chips *= args.scale
     if args.memory_child:
         peak_memory_child(args.memory_child)
         return

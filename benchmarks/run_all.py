@@ -4,9 +4,10 @@ compile time) and write it as JSON.
 Each benchmark runs in its own process (its compile times are those of a fresh start) and
 reports ``RESULT {json}`` lines (``_common.report``); the code paths are the same on CPU and
 GPU. ``--quick`` runs every benchmark at small sizes (a smoke test, minutes on 2 CPU cores);
-the default sizes re-measure the issue tables.
+the default sizes re-measure the issue tables; ``--scale 4`` runs four times each default
+workload (the larger-size table for a GPU).
 
-    python benchmarks/run_all.py [--quick] [--only NAME ...] [--out results/benchmarks.json]
+    python benchmarks/run_all.py [--quick] [--scale K] [--only NAME ...] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ BENCHMARKS = ("crossbar_mvm", "variation", "closed_loop", "diffusion", "ir_drop"
               "esgnn", "circuits")
 
 
-def run(name: str, quick: bool, timeout: float) -> tuple[list[dict], float, str]:
+def run(name: str, quick: bool, timeout: float, scale: int = 1
+        ) -> tuple[list[dict], float, str]:
     """The result rows of ``bench_{name}.py``, its wall time [s] and its output tail."""
-    command = [sys.executable, str(HERE / f"bench_{name}.py")] + (["--quick"] if quick else [])
+    command = ([sys.executable, str(HERE / f"bench_{name}.py")] + (["--quick"] if quick else [])
+               + (["--scale", str(scale)] if scale != 1 else []))
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - start
@@ -52,20 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run these only")
+    parser.add_argument("--scale", type=int, default=1, metavar="K",
+                        help="K times each default workload (chips, samples, batch, inputs; "
+                             "IR drop: K times the cells, so K must be a square), e.g. 4")
     parser.add_argument("--timeout", type=float, default=3600.0, help="per benchmark [s]")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks.json"))
     args = parser.parse_args(argv)
     rows, walls = [], {}
     for name in args.only or BENCHMARKS:
-        print(f"running bench_{name}.py{' --quick' if args.quick else ''} ...", flush=True)
-        result, wall, _ = run(name, args.quick, args.timeout)
+        print(f"running bench_{name}.py{' --quick' if args.quick else ''}"
+              f"{f' --scale {args.scale}' if args.scale != 1 else ''} ...", flush=True)
+        result, wall, _ = run(name, args.quick, args.timeout, args.scale)
         rows += [{"benchmark": name, **r} for r in result]
         walls[name] = wall
     print()
     print(table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"quick": args.quick, "wall_s": walls, "rows": rows},
-                                   indent=2))
+    summary = {"quick": args.quick, "scale": args.scale, "wall_s": walls, "rows": rows}
+    args.out.write_text(json.dumps(summary, indent=2))
     print(f"\nwritten to {args.out}")
     return 0
 

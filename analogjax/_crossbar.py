@@ -574,9 +574,10 @@ class ProgrammedCrossbar(eqx.Module):
 
 
 def _has_part(std_of) -> bool:
-    """Whether a read-noise part (``white_std`` or ``frozen_std``) is present."""
-    one = jnp.ones(())
-    return std_of(one, one, one) is not None
+    """Whether a read-noise part (``white_std`` or ``frozen_std``) is present (traced
+    abstractly: nothing is computed)."""
+    one = jax.ShapeDtypeStruct((), jnp.float32)
+    return jax.eval_shape(std_of, one, one, one) is not None
 
 
 def _output(y: Array, x_dtype, batch_shape: tuple[int, ...], out_features: int) -> Array:

@@ -126,6 +126,15 @@ class Crossbar(eqx.Module):
         return self._instance(cells, weight_per_siemens[:, 0], out_features, in_features,
                               calibration_inputs)
 
+    def _in_use(self, cells, rows: int, n_out: int):
+        """The first ``rows`` word lines and ``n_out`` weight columns (with the reference
+        columns) of each tile of ``cells`` (an array or a pytree of ``(P, R, rows, C, cols)``
+        arrays), behind an optimization barrier: XLA would otherwise fuse their computation
+        (programming noise, drift) into every consumer, recomputing it per read time and for
+        padding cells no read uses."""
+        return jax.lax.optimization_barrier(jax.tree_util.tree_map(
+            lambda a: self.mapping.select_columns(a[:, :, :rows], n_out), cells))
+
     def _to_tiles(self, a: Float[Array, "... out in"]) -> Float[Array, "... R rows C cols"]:
         """Lay a (…, out, in) array out as tiles (…, R, rows, C, usable_cols), zero-padded."""
         *lead, out_features, in_features = a.shape
@@ -214,11 +223,9 @@ class Crossbar(eqx.Module):
                 v, *_ = self._word_line_voltages(jax.lax.stop_gradient(x), n_row, used_rows)
                 v = v.reshape(n_row, -1, used_rows)
                 # Only the cells in use are read: the rest are padding whose currents no range
-                # uses (they read 0 A). Sliced before anything else reads the cells, so a
-                # program that never needs the padding cells never computes them.
+                # uses (they read 0 A).
                 used_cols = columns[0] if n_col == 1 else self.usable_cols
-                g_used = self.mapping.effective(jax.lax.optimization_barrier(
-                    self.mapping.select_columns(cells.g[:, :, :used_rows], used_cols)))
+                g_used = self.mapping.effective(self._in_use(cells.g, used_rows, used_cols))
                 currents = v @ g_used.reshape(n_row, used_rows, -1)
                 currents = currents.reshape(n_row, v.shape[1], n_col, used_cols)
             full_scale = jax.lax.stop_gradient(
@@ -524,8 +531,7 @@ class ProgrammedCrossbar(eqx.Module):
             n_out = self.out_features if n_col == 1 else xbar.usable_cols
         else:
             n_out = xbar.usable_cols
-        cells = jax.lax.optimization_barrier(jax.tree_util.tree_map(
-            lambda a: xbar.mapping.select_columns(a[:, :, :rows], n_out), self.cells))
+        cells = xbar._in_use(self.cells, rows, n_out)
 
         def per_column(a):
             return a[..., :n_out] if a.shape[-1] > 1 else a

@@ -11,13 +11,12 @@ gradients on the bit-line voltages with the word lines eliminated exactly (each 
 tridiagonal chain, factored once per solve and applied by substitution), preconditioned by
 the exact inverse of the bit-line chains; or by dense Cholesky for small arrays. Gradients
 with respect to conductances, resistances and voltages come by implicit differentiation
-(lineax).
+(lineax for Cholesky and Newton, ``jax.lax.custom_linear_solve`` for CG).
 """
 
 from __future__ import annotations
 
 import abc
-import math
 
 import equinox as eqx
 import jax
@@ -52,13 +51,16 @@ class Cholesky(AbstractIRDropSolver):
     def resolve(self, n_unknowns):
         return self
 
-    def linear_solve(self, network: _Network, b: Array, g_unit: Array, factors, rtol
-                     ) -> Array:
-        """Node voltages of the dimensionless system for right-hand sides ``b`` (batch, 2mn)."""
+    def linear_solve(self, network: _Network, v: Array, g_unit: Array, factors, rtol
+                     ) -> tuple[Array, Array]:
+        """Word- and bit-line node voltages (batch, m, n) of the dimensionless system driven
+        by ``v`` (batch, m)."""
+        m, n = network.shape
         psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
-        single = jax.ShapeDtypeStruct(b.shape[1:], b.dtype)
+        single = jax.ShapeDtypeStruct((2 * m * n,), v.dtype)
         operator = lx.materialise(lx.FunctionLinearOperator(network.matvec, single, tags=psd))
-        return jax.vmap(lambda b: lx.linear_solve(operator, b * g_unit, lx.Cholesky()).value)(b)
+        x = jax.vmap(lambda v: lx.linear_solve(operator, network.rhs(v), lx.Cholesky()).value)(v)
+        return x[:, : m * n].reshape(-1, m, n), x[:, m * n:].reshape(-1, m, n)
 
     def newton_linear_solver(self, rtol, scale, preconditioner) -> lx.AbstractLinearSolver:
         """The linear solver of each Newton step (non-linear cells)."""
@@ -71,13 +73,14 @@ class PreconditionedCG(AbstractIRDropSolver):
     by substitution inside the operator), leaving the Schur complement
     ``S = T_b − G T_w⁻¹ G``, preconditioned by the exact inverse of the bit-line chains ``T_b``.
     Its condition number is about a quarter of the block-Jacobi one on the full system, so CG
-    takes half the iterations, each on half the unknowns (256×256, 32 inputs: 11 iterations
-    instead of 22, 3× faster). All right-hand sides of a batch share the iterations. Not
-    converging within ``max_steps`` raises an error."""
+    takes half the iterations, each on half the unknowns (256×256, 32 inputs: 10 iterations
+    instead of 22). Each right-hand side of a batch runs its own CG (own step sizes) in one
+    shared loop, which stops when all have converged. Gradients by implicit differentiation
+    (``jax.lax.custom_linear_solve``). Not converging within ``max_steps`` raises an error."""
 
     rtol: float | None = None
-    """Node voltages to ``rtol`` relative (or ``rtol·max|v|``), residual currents below
-    ``rtol·max|v|·max g``; default 1e-10 in float64, 1e-6 otherwise."""
+    """Stops when every residual current is below ``rtol·max|v|·max g`` (the current of a
+    fully driven cell); default 1e-10 in float64, 1e-6 otherwise."""
     max_steps: int = eqx.field(default=2000, static=True)
     """Iteration cap."""
 
@@ -88,48 +91,39 @@ class PreconditionedCG(AbstractIRDropSolver):
     def resolve(self, n_unknowns):
         return self
 
-    def linear_solve(self, network: _Network, b: Array, g_unit: Array, factors, rtol
-                     ) -> Array:
-        """Node voltages for right-hand sides ``b`` (batch, 2mn) of the dimensionless
-        system. Unknowns laid out (n, m, batch): word lines along the leading axis, so the
-        operator's word-line substitution needs no transpose."""
+    def linear_solve(self, network: _Network, v: Array, g_unit: Array, factors, rtol
+                     ) -> tuple[Array, Array]:
+        """Word- and bit-line node voltages (batch, m, n) of the dimensionless system driven
+        by ``v`` (batch, m). Unknowns laid out (n, m, batch) inside: word lines along the
+        leading axis, so the word-line substitution needs no transpose."""
         m, n = network.shape
-        batch = b.shape[0]
-        b_word = b[:, : m * n].reshape(batch, m, n).transpose(2, 1, 0)
-        b_bit = b[:, m * n:].reshape(batch, m, n).transpose(2, 1, 0)
         word = network.word_factors()  # exact (the operator), in the system's dtype
         g = network.g_cell.T[..., None]
         up, down = (a.T[..., None] for a in network._bit_links())
+        diagonal = up + down + g
+        down = down.at[:, -1].set(0)  # the last node's lower neighbour is the ground
 
-        def bit_chains(x):  # T_b x: the bit lines run along axis 1
-            padded = jnp.pad(x, ((0, 0), (1, 1), (0, 0)))
-            return up * (x - padded[:, :-2]) + down * (x - padded[:, 2:]) + g * x
+        def schur(x):  # S x = T_b x − G T_w⁻¹ G x, dimensionless; the bit lines along axis 1
+            above = jnp.concatenate([x[:, :1], x[:, :-1]], axis=1)  # up = 0 on row 0
+            below = jnp.concatenate([x[:, 1:], x[:, -1:]], axis=1)
+            bit_chains = diagonal * x - up * above - down * below
+            return (bit_chains - g * word.solve(x, scale=g)) / g_unit
 
-        def schur(x):
-            return (bit_chains(x) - g * word.solve(g * x)) / g_unit
-
-        def bit_inverse(r):  # float32: the preconditioner sets no accuracy
+        def precondition(r):  # g_unit·T_b⁻¹ r in the factors' dtype (float32)
             r = jnp.swapaxes(r.astype(factors.bit.inverse_pivot.dtype), 0, 1)
-            return jnp.swapaxes(factors.bit.solve(r), 0, 1).astype(b.dtype) * g_unit
+            return jnp.swapaxes(factors.bit.solve(r), 0, 1).astype(v.dtype) * g_unit
 
-        psd = (lx.symmetric_tag, lx.positive_semidefinite_tag)
-        structure = jax.ShapeDtypeStruct(b_bit.shape, b.dtype)
-        # lineax's CG declares a breakdown (NaN) when p·Sp ≤ 100·size·eps·r·z, i.e. whenever
-        # the preconditioned system is well conditioned (p·Sp ≈ r·z) and size·eps ≳ 0.01 —
-        # every float32 system of ≳ 10⁵ unknowns. S scaled by c (a power of two ≥ size), the
-        # preconditioner not, multiplies p·Sp / r·z by c: same iterates, no false breakdown.
-        c = 2.0 ** math.ceil(math.log2(b_bit.size))
-        operator = lx.FunctionLinearOperator(lambda x: c * schur(x), structure, tags=psd)
-        inverse = lx.FunctionLinearOperator(bit_inverse, structure, tags=psd)
-        # On the dimensionless system, atol = rtol bounds the residual currents by rtol of a
-        # fully driven cell's current (CG cannot reach a pure rtol at the precision floor).
-        cg = lx.CG(rtol=rtol, atol=c * rtol, max_steps=self.max_steps)
-        rhs = b_bit + g * word.solve(b_word)
-        y_bit = lx.linear_solve(operator, c * rhs, cg,
-                                options={"preconditioner": inverse}).value
-        y_word = word.solve(g_unit * b_word + g * y_bit)
-        return jnp.concatenate([y_word.transpose(2, 1, 0).reshape(batch, -1),
-                                y_bit.transpose(2, 1, 0).reshape(batch, -1)], axis=1)
+        # The drive g_driver·v / g_unit enters at the first node of each word line, so
+        # T_w⁻¹ b_word = u ⊗ drive with u = T_w⁻¹ e₀, one chain solve without the batch.
+        u = word.solve(jnp.zeros((n, m), v.dtype).at[0].set(1.0))[..., None]
+        drive = (network.g_driver * v.T / g_unit)[None]
+        # Implicit differentiation (JAX's custom_linear_solve) through the operator; the
+        # iterations themselves are not differentiated.
+        solve = lambda schur, b: _batched_pcg(schur, precondition, b, rtol,  # noqa: E731
+                                              self.max_steps)
+        y_bit = jax.lax.custom_linear_solve(schur, g * u * drive, solve, symmetric=True)
+        y_word = g_unit * u * drive + word.solve(g * y_bit)
+        return y_word.transpose(2, 1, 0), y_bit.transpose(2, 1, 0)
 
     def newton_linear_solver(self, rtol, scale, preconditioner) -> lx.AbstractLinearSolver:
         """Inexact Newton: each step's residual currents to 1e-3 of the drive currents."""
@@ -313,9 +307,13 @@ class _Tridiagonal(eqx.Module):
     inverse_pivot: Array  # 1 / (d_k − a_k c'_{k−1})
     upper: Array  # c'_k = c_k / (d_k − a_k c'_{k−1})
 
-    def solve(self, r: Array) -> Array:
+    def solve(self, r: Array, scale: Array | None = None) -> Array:
+        """Solves ``T x = scale·r`` (``scale`` broadcast against ``r``; applied inside the
+        forward sweep, so ``scale·r`` is never written out). ``r``: (chain length, chains,
+        *batch); the factors broadcast over the batch axes."""
         def forward(y_prev, inputs):
-            a, inverse_pivot, r_k = inputs
+            a, inverse_pivot, r_k, *scale_k = inputs
+            r_k = r_k * scale_k[0] if scale_k else r_k
             y = (r_k - a * y_prev) * inverse_pivot
             return y, y
 
@@ -324,12 +322,13 @@ class _Tridiagonal(eqx.Module):
             x = y - c * x_next
             return x, x
 
-        # r: (chain length, chains, *batch); the factors broadcast over the batch axes
         extra = (slice(None), slice(None)) + (None,) * (r.ndim - 2)
         zero = jnp.zeros_like(r[0])
+        inputs = (self.sub[extra], self.inverse_pivot[extra], r)
+        inputs += () if scale is None else (jnp.broadcast_to(scale, (r.shape[0],)
+                                                             + scale.shape[1:]),)
         # unroll=4: fewer loop iterations on CPU (≈15 % faster), same compile time
-        _, y = jax.lax.scan(forward, zero, (self.sub[extra], self.inverse_pivot[extra], r),
-                            unroll=4)
+        _, y = jax.lax.scan(forward, zero, inputs, unroll=4)
         _, x = jax.lax.scan(backward, zero, (self.upper[extra], y), reverse=True, unroll=4)
         return x
 
@@ -343,6 +342,47 @@ def _factor(sub: Array, diag: Array, sup: Array) -> _Tridiagonal:
 
     _, (pivot, upper) = jax.lax.scan(step, jnp.zeros_like(diag[0]), (sub, diag, sup))
     return _Tridiagonal(sub=sub, inverse_pivot=1 / pivot, upper=upper)
+
+
+def _batched_pcg(operator, precondition, rhs: Array, rtol, max_steps: int) -> Array:
+    """Preconditioned conjugate gradients for ``operator(x) = rhs`` with right-hand sides
+    along the last axis of ``rhs``: one independent CG per right-hand side (own step sizes),
+    all in one loop until every residual is below ``rtol`` in the max norm (the IR-drop
+    system is dimensionless: ``rtol·max|v|·max g`` in amperes). Not converging within
+    ``max_steps`` raises an error.
+
+    Written out rather than with ``lineax.CG``: the residual is only updated (no stabilising
+    recomputation, which costs a product with the operator every ten steps), the step sizes
+    are per right-hand side rather than shared, and nothing else is computed per step;
+    256 × 256 cells, 32 inputs: 1.7× faster than ``lineax.CG``."""
+    def dot(a, b):
+        return jnp.sum(a * b, axis=tuple(range(a.ndim - 1)))
+
+    def residual(r):
+        return jnp.max(jnp.abs(r))
+
+    def not_converged(state):
+        *_, error, step = state
+        return ~(error <= rtol) & (step < max_steps)  # NaN: not converged
+
+    def iteration(state):
+        x, r, p, rz, _, step = state
+        q = operator(p)
+        pq = dot(p, q)
+        alpha = jnp.where(pq > 0, rz / jnp.where(pq > 0, pq, 1), 0)
+        x = x + alpha * p
+        r = r - alpha * q
+        z = precondition(r)
+        rz_next = dot(r, z)
+        beta = jnp.where(rz > 0, rz_next / jnp.where(rz > 0, rz, 1), 0)
+        return x, r, z + beta * p, rz_next, residual(r), step + 1
+
+    z = precondition(rhs)
+    state = (jnp.zeros_like(rhs), rhs, z, dot(rhs, z), residual(rhs), 0)
+    x, *_, error, steps = jax.lax.while_loop(not_converged, iteration, state)
+    return eqx.error_if(x, ~(error <= rtol),
+                        f"PreconditionedCG: IR-drop solve not converged within max_steps="
+                        f"{max_steps} (the maximum number of solver steps); raise max_steps")
 
 
 class _ChainFactors(eqx.Module):
@@ -444,19 +484,19 @@ def solve(
     g_unit = jax.lax.stop_gradient(jnp.maximum(jnp.max(network.g_cell), 1e-30))
     v_unit = jnp.max(jnp.abs(flat_v), axis=1, keepdims=True)
     v_unit = jax.lax.stop_gradient(jnp.where(v_unit > 0, v_unit, 1.0))
-    b = jax.vmap(network.rhs)(flat_v) / (v_unit * g_unit)
     # The preconditioner changes how fast CG converges, not the solution: no gradient, and
     # float32 is enough.
     factors = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32),
                                      jax.lax.stop_gradient(network.chain_factors()))
     single = jax.ShapeDtypeStruct((2 * m * n,), g.dtype)
     preconditioner = lx.FunctionLinearOperator(lambda r: factors(r[None])[0], single, tags=psd)
-    y = solver.linear_solve(network, b, g_unit, factors, rtol)
-    x = y * v_unit
+    vw, vb = solver.linear_solve(network, flat_v / v_unit, g_unit, factors, rtol)
+    vw, vb = vw * v_unit[..., None], vb * v_unit[..., None]
     if cell is not None:
+        x0 = jnp.concatenate([vw.reshape(-1, m * n), vb.reshape(-1, m * n)], axis=1)
         x = jax.vmap(lambda v, x0: _newton(network, cell, v, x0, solver, preconditioner,
-                                           rtol))(flat_v, x)
-    vw, vb = x[:, : m * n].reshape(-1, m, n), x[:, m * n:].reshape(-1, m, n)
+                                           rtol))(flat_v, x0)
+        vw, vb = x[:, : m * n].reshape(-1, m, n), x[:, m * n:].reshape(-1, m, n)
     currents = network.g_sense * vb[:, -1, :]
     if cell is None:
         cell_currents = network.g_cell * (vw - vb)

@@ -189,3 +189,16 @@ def test_float32_cg_with_many_right_hand_sides():
         f64 = aj.ir_drop.solve(g.astype(jnp.float64), v.astype(jnp.float64), r_word=1.0,
                                r_bit=1.0, solver=aj.ir_drop.PreconditionedCG()).currents
     np.testing.assert_allclose(f32, f64, rtol=1e-4, atol=1e-4 * float(jnp.abs(f64).max()))
+
+
+def test_cg_right_hand_sides_are_independent():
+    """Each input runs its own CG in the shared loop: a zero input stays exactly zero (no
+    0/0 step), and each row of a batch matches that row solved alone."""
+    with jax.enable_x64(True):
+        g, v = _random_case(24, 20, 3, seed=2)
+        v = v.at[1].set(0.0).at[2].multiply(1e-3)  # a zero input and a small one
+        batch = _solve(g, v, 1.0, 1.0, "cg").currents
+        assert np.all(batch[1] == 0.0)
+        for row in (0, 2):
+            alone = _solve(g, v[row:row + 1], 1.0, 1.0, "cg").currents[0]
+            np.testing.assert_allclose(batch[row], alone, rtol=1e-9)

@@ -41,9 +41,9 @@ def run(name: str, quick: bool, timeout: float, scale: int = 1
     return rows, wall, done.stdout
 
 
-def table(rows: list[dict]) -> str:
-    header = f"{'path':78s} {'analogue':>10s} {'baseline':>10s} {'ratio':>8s} {'compile':>8s}  goal"
-    lines = [header, "-" * len(header)]
+def table(rows: list[dict], header: bool = True) -> str:
+    title = f"{'path':78s} {'analogue':>10s} {'baseline':>10s} {'ratio':>8s} {'compile':>8s}  goal"
+    lines = [title, "-" * len(title)] if header else []
     for r in rows:
         compile_s = "" if r["compile_s"] is None else f"{r['compile_s']:.1f} s"
         lines.append(f"{r['path'][:78]:78s} {r['analogue_s']:9.4f}s {r['baseline_s']:9.4f}s "
@@ -61,20 +61,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="per benchmark [s]")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks.json"))
     args = parser.parse_args(argv)
-    rows, walls = [], {}
+    rows, walls, failed = [], {}, {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.only or BENCHMARKS:
         print(f"running bench_{name}.py{' --quick' if args.quick else ''}"
               f"{f' --scale {args.scale}' if args.scale != 1 else ''} ...", flush=True)
-        result, wall, _ = run(name, args.quick, args.timeout, args.scale)
+        try:
+            result, wall, _ = run(name, args.quick, args.timeout, args.scale)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:  # report it, run the rest
+            print(f"  FAILED: {error}", flush=True)
+            failed[name] = str(error)[-3000:]
+            continue
         rows += [{"benchmark": name, **r} for r in result]
         walls[name] = wall
+        print(table(rows[-len(result):], header=False), flush=True)
+        # Written after each benchmark, so a run cut short (a time limit) keeps what it did.
+        summary = {"quick": args.quick, "scale": args.scale, "wall_s": walls, "rows": rows,
+                   "failed": failed}
+        args.out.write_text(json.dumps(summary, indent=2))
     print()
     print(table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"quick": args.quick, "scale": args.scale, "wall_s": walls, "rows": rows}
+    summary = {"quick": args.quick, "scale": args.scale, "wall_s": walls, "rows": rows,
+               "failed": failed}
     args.out.write_text(json.dumps(summary, indent=2))
     print(f"\nwritten to {args.out}")
-    return 0
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def main():
     t_dense, _ = per_step(run_dense, args.steps)
     t_ex, compile_ex = per_step(run_pruning, args.steps)
     t_in, _ = per_step(lambda n: run_pruning(n, in_situ=True, max_flips=2048), args.steps)
-    print(f"device: {jax.devices()[0].device_kind}; 784-512-10, batch 64, "
+    print(f"device: {jax.devices()[0].device_kind}; 784-512-10, batch {batch}, "
           f"{jnp.dtype(x.dtype).name}")
     print(f"dense step (digital):                      {1e3 * t_dense:8.3f} ms")
     print(f"pruning step, in situ (write every step):  {1e3 * t_in:8.3f} ms  "

@@ -180,7 +180,8 @@ def test_crossbar_option():
 def test_float32_cg_with_many_right_hand_sides():
     """Regression: lineax's breakdown test (p·Sp > 100·size·eps·r·z) stopped float32 CG with
     NaN on systems of ≳ 5·10⁴ unknowns (a 64×64 array with 16 right-hand sides, a 256×256
-    array with one); with the operator scaled it converges and matches float64."""
+    array with one). The written-out CG has no such test; it converges and matches
+    float64."""
     g = jax.random.uniform(jax.random.key(3), (64, 64), minval=1e-6, maxval=3e-5)
     v = 0.2 * jax.random.normal(jax.random.key(0), (16, 64))
     f32 = aj.ir_drop.solve(g, v, r_word=1.0, r_bit=1.0,

@@ -122,7 +122,7 @@ class PreconditionedCG(AbstractIRDropSolver):
         solve = lambda schur, b: _batched_pcg(schur, precondition, b, rtol,  # noqa: E731
                                               self.max_steps)
         y_bit = jax.lax.custom_linear_solve(schur, g * u * drive, solve, symmetric=True)
-        y_word = g_unit * u * drive + word.solve(g * y_bit)
+        y_word = g_unit * u * drive + word.solve(y_bit, scale=g)
         return y_word.transpose(2, 1, 0), y_bit.transpose(2, 1, 0)
 
     def newton_linear_solver(self, rtol, scale, preconditioner) -> lx.AbstractLinearSolver:
@@ -308,9 +308,10 @@ class _Tridiagonal(eqx.Module):
     upper: Array  # c'_k = c_k / (d_k − a_k c'_{k−1})
 
     def solve(self, r: Array, scale: Array | None = None) -> Array:
-        """Solves ``T x = scale·r`` (``scale`` broadcast against ``r``; applied inside the
-        forward sweep, so ``scale·r`` is never written out). ``r``: (chain length, chains,
-        *batch); the factors broadcast over the batch axes."""
+        """Solves ``T x = scale·r``. ``r``: (chain length, chains, *batch); the factors
+        broadcast over the batch axes. ``scale`` (chain length first, broadcast against each
+        slice of ``r``) is applied inside the forward sweep, so ``scale·r`` is never written
+        out."""
         def forward(y_prev, inputs):
             a, inverse_pivot, r_k, *scale_k = inputs
             r_k = r_k * scale_k[0] if scale_k else r_k
@@ -325,8 +326,7 @@ class _Tridiagonal(eqx.Module):
         extra = (slice(None), slice(None)) + (None,) * (r.ndim - 2)
         zero = jnp.zeros_like(r[0])
         inputs = (self.sub[extra], self.inverse_pivot[extra], r)
-        inputs += () if scale is None else (jnp.broadcast_to(scale, (r.shape[0],)
-                                                             + scale.shape[1:]),)
+        inputs += () if scale is None else (scale,)
         # unroll=4: fewer loop iterations on CPU (≈15 % faster), same compile time
         _, y = jax.lax.scan(forward, zero, inputs, unroll=4)
         _, x = jax.lax.scan(backward, zero, (self.upper[extra], y), reverse=True, unroll=4)

@@ -67,23 +67,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running bench_{name}.py{' --quick' if args.quick else ''}"
               f"{f' --scale {args.scale}' if args.scale != 1 else ''} ...", flush=True)
         try:
-            result, wall, _ = run(name, args.quick, args.timeout, args.scale)
+            result, walls[name], _ = run(name, args.quick, args.timeout, args.scale)
+            rows += [{"benchmark": name, **r} for r in result]
+            print(table(rows[-len(result):], header=False), flush=True)
         except (RuntimeError, subprocess.TimeoutExpired) as error:  # report it, run the rest
             print(f"  FAILED: {error}", flush=True)
             failed[name] = str(error)[-3000:]
-            continue
-        rows += [{"benchmark": name, **r} for r in result]
-        walls[name] = wall
-        print(table(rows[-len(result):], header=False), flush=True)
         # Written after each benchmark, so a run cut short (a time limit) keeps what it did.
         summary = {"quick": args.quick, "scale": args.scale, "wall_s": walls, "rows": rows,
                    "failed": failed}
         args.out.write_text(json.dumps(summary, indent=2))
     print()
     print(table(rows))
-    summary = {"quick": args.quick, "scale": args.scale, "wall_s": walls, "rows": rows,
-               "failed": failed}
-    args.out.write_text(json.dumps(summary, indent=2))
     print(f"\nwritten to {args.out}")
     if failed:
         print(f"failed: {', '.join(failed)}")

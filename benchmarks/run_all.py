@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHMARKS = ("crossbar_mvm", "variation", "closed_loop", "diffusion", "ir_drop", "pruning",
-              "esgnn", "circuits")
+              "esgnn", "circuits", "aihwkit")
 
 
 def run(name: str, quick: bool, timeout: float, scale: int = 1

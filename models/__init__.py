@@ -9,10 +9,12 @@ from ._classifier import (
 )
 from ._data import (
     latency_code as latency_code,
+    load_digits as load_digits,
     load_idx as load_idx,
     load_mnist_5k as load_mnist_5k,
     load_mnist_idx as load_mnist_idx,
     rate_code as rate_code,
+    stratified_split as stratified_split,
 )
 from ._diffusion import (
     NULL_LABEL as NULL_LABEL,

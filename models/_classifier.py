@@ -16,6 +16,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 import analogjax as aj
 from analogjax.internal import check_finite_array, check_int, check_key, check_range
 
+from ._data import load_digits, stratified_split
 from ._fit import fit
 
 
@@ -35,20 +36,17 @@ def _check_data(x, y, flat: bool = True) -> tuple[Array, Array]:
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
-    """scikit-learn's 8×8 digits (1797 images, shipped with the package): pixels scaled to
-    [0, 1]; a stratified train/test split. Returns float32/int32 numpy arrays
+    """The 8×8 digits (1797 images, shipped with the package; scikit-learn's
+    ``load_digits``): pixels scaled to [0, 1]; a stratified train/test split (the one
+    scikit-learn's ``train_test_split`` draws). Returns float32/int32 numpy arrays
     ``x_train, y_train, x_test, y_test``."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     check_range("test_fraction", test_fraction, lower=0.0, upper=1.0,
                                lower_open=True, upper_open=True)
-    data = load_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    y = data.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y)
-    return x_train, y_train, x_test, y_test
+    images, labels = load_digits()
+    x = (images / 16.0).astype(np.float32)
+    y = labels.astype(np.int32)
+    train, test = stratified_split(y, test_fraction, seed)
+    return x[train], y[train], x[test], y[test]
 
 
 def accuracy(logits: Float[Array, "n classes"], labels: Int[Array, " n"]) -> Array:

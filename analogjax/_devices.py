@@ -42,11 +42,14 @@ class ProgrammedCells(eqx.Module):
 
 
 def _time(t, dtype):
-    t = jnp.asarray(t, dtype)
     if is_concrete(t):
-        check_range("t", t, lower=0.0, unit="s")
+        check_range("t", t, lower=0.0, unit="s")  # as given, before a cast can overflow
+        with np.errstate(over="ignore"):
+            t = jnp.asarray(t, dtype)
+        check_range("t", t, lower=0.0, unit="s")  # and representable in `dtype`
         return t
-    return error_if_out_of_range("t (time since programming, s)", t, lower=0.0)
+    return error_if_out_of_range("t (time since programming, s)", jnp.asarray(t, dtype),
+                                 lower=0.0)
 
 
 class AbstractDrift(eqx.Module):

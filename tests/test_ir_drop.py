@@ -187,9 +187,10 @@ def test_float32_cg_with_many_right_hand_sides():
     f32 = aj.ir_drop.solve(g, v, r_word=1.0, r_bit=1.0,
                            solver=aj.ir_drop.PreconditionedCG()).currents
     with jax.enable_x64(True):
-        f64 = aj.ir_drop.solve(g.astype(jnp.float64), v.astype(jnp.float64), r_word=1.0,
-                               r_bit=1.0, solver=aj.ir_drop.PreconditionedCG()).currents
-    np.testing.assert_allclose(f32, f64, rtol=1e-4, atol=1e-4 * float(jnp.abs(f64).max()))
+        f64 = np.asarray(aj.ir_drop.solve(
+            g.astype(jnp.float64), v.astype(jnp.float64), r_word=1.0, r_bit=1.0,
+            solver=aj.ir_drop.PreconditionedCG()).currents)
+    np.testing.assert_allclose(f32, f64, rtol=1e-4, atol=1e-4 * np.abs(f64).max())
 
 
 def test_cg_right_hand_sides_are_independent():

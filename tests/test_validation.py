@@ -86,7 +86,9 @@ def test_value_errors_under_jit():
     with pytest.raises(Exception, match="x contains NaN"):
         run(w, x.at[0, 0].set(jnp.nan), 5.0)
     with pytest.raises(Exception, match=r"t \(time since programming, s\) must be in"):
-        run(w, x, -5.0)
+        run(w, x, jnp.asarray(-5.0))  # traced: eqx.error_if
+    with pytest.raises(ValueError, match=r"t must be in \[0, inf\] s; got -5"):
+        run(w, x, -5.0)  # a Python float is static under filter_jit: checked as it is traced
 
 
 @settings(max_examples=15, deadline=None)

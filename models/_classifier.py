@@ -14,7 +14,7 @@ import optax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 import analogjax as aj
-from analogjax.internal import check_finite_array, check_int, check_key, check_range
+from analogjax.internal import check_finite_array, check_int, check_key
 
 from ._data import load_digits, stratified_split
 from ._fit import fit
@@ -40,8 +40,6 @@ def load_digits_split(test_fraction: float = 0.25, seed: int = 0):
     ``load_digits``): pixels scaled to [0, 1]; a stratified train/test split (the one
     scikit-learn's ``train_test_split`` draws). Returns float32/int32 numpy arrays
     ``x_train, y_train, x_test, y_test``."""
-    check_range("test_fraction", test_fraction, lower=0.0, upper=1.0,
-                               lower_open=True, upper_open=True)
     images, labels = load_digits()
     x = (images / 16.0).astype(np.float32)
     y = labels.astype(np.int32)

